@@ -1,0 +1,211 @@
+# Copyright: lifeline.storage contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fast tests of the lab's pure parts: no VM, no root, no network. selfcheck.py tests the rest."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+LAB_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(LAB_DIR))
+
+import labcache  # noqa: E402
+import labhost  # noqa: E402
+from labhost import is_our_qemu, port_in_use  # noqa: E402
+from lablib import Lab, LabConfig, LabError  # noqa: E402
+from labqemu import DATA_DISKS, GuestLaunch, data_disk, device_option  # noqa: E402
+from labqmp import QmpClient, QmpError  # noqa: E402
+
+HOST_STYLE_SOURCES = """\
+Types: deb
+# http://snapshot.example/archive/debian/20250520T000000Z
+URIs: http://mirror.example/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://mirror.example/debian-security
+Suites: bookworm-security
+Components: main
+"""
+
+
+def test_mirror_is_the_uri_of_the_stanza_whose_suites_include_bookworm() -> None:
+    assert labhost._mirror_from_deb822(HOST_STYLE_SOURCES, "bookworm") == "http://mirror.example/debian"
+
+
+def test_mirror_skips_security_only_disabled_and_source_stanzas() -> None:
+    text = (
+        "Types: deb\nURIs: http://sec.example/\nSuites: bookworm-security\n\n"
+        "Types: deb\nURIs: http://off.example/\nSuites: bookworm\nEnabled: no\n\n"
+        "Types: deb-src\nURIs: http://src.example/\nSuites: bookworm\n"
+    )
+    assert labhost._mirror_from_deb822(text, "bookworm") is None
+
+
+def test_mirror_from_one_line_sources_list_with_options() -> None:
+    text = ("# deb http://old.example/ bookworm main\n"
+            "deb [arch=amd64 signed-by=/k.gpg] http://one.example/debian bookworm main\n")
+    assert labhost._mirror_from_one_line_style(text, "bookworm") == "http://one.example/debian"
+
+
+def test_find_mirror_falls_back_to_sources_list(tmp_path: Path) -> None:
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list").write_text("deb http://legacy.example/debian bookworm main\n")
+    assert labhost.find_mirror("bookworm", tmp_path) == "http://legacy.example/debian"
+
+
+def test_find_mirror_names_what_it_looked_at_when_there_is_none(tmp_path: Path) -> None:
+    with pytest.raises(labhost.BuildError, match="no apt source for suite 'bookworm'"):
+        labhost.find_mirror("bookworm", tmp_path)
+
+
+def test_image_hash_follows_the_builder_source(tmp_path: Path) -> None:
+    shutil.copy(LAB_DIR / "labimage.py", tmp_path / "labimage.py")
+    before = labcache.image_source_hash(tmp_path)
+    assert before == labcache.image_source_hash(LAB_DIR)
+    with (tmp_path / "labimage.py").open("a") as source:
+        source.write("\n# changed\n")
+    assert labcache.image_source_hash(tmp_path) != before
+
+
+def test_config_defaults_and_overrides() -> None:
+    defaults = LabConfig.from_env({"HOME": "/home/u"})
+    assert defaults.cache_root == Path("/home/u/.cache/lifeline-lab")
+    assert defaults.state_dir == Path("/home/u/.cache/lifeline-lab/run")
+    assert (defaults.ssh_port, defaults.initrd_ssh_port, defaults.disk_size) == (2222, 2223, "512M")
+    custom = LabConfig.from_env({"HOME": "/h", "LIFELINE_LAB_SSH_PORT": "2300", "LIFELINE_LAB_STATE": "/s",
+                                 "LIFELINE_LAB_CACHE": "/c", "LIFELINE_LAB_DISK_SIZE": "1G"})
+    assert (custom.ssh_port, custom.state_dir, custom.cache_root, custom.disk_size) == (
+        2300, Path("/s"), Path("/c"), "1G")
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"LIFELINE_LAB_SSH_PORT": "ssh"}, "LIFELINE_LAB_SSH_PORT='ssh' is not a TCP port"),
+    ({"LIFELINE_LAB_INITRD_PORT": "70000"}, "LIFELINE_LAB_INITRD_PORT='70000' is not a TCP port"),
+    ({"LIFELINE_LAB_STATE": "/tmp/my lab"}, "must not contain spaces or commas"),
+    ({"LIFELINE_LAB_STATE": "/" + "x" * 120}, "too long for a unix socket"),
+])
+def test_config_rejects_what_qemu_or_ssh_could_not_use(env: dict[str, str], message: str) -> None:
+    with pytest.raises(LabError, match=message):
+        LabConfig.from_env({"HOME": "/h", **env})
+
+
+def launch(tmp_path: Path) -> GuestLaunch:
+    return GuestLaunch(kernel=tmp_path / "vmlinuz", initrd=tmp_path / "initrd.img",
+                       root_overlay=tmp_path / "root.qcow2", state_dir=tmp_path, pid_file=tmp_path / "qemu.pid",
+                       qmp_socket=tmp_path / "qmp.sock", console_log=tmp_path / "console.log",
+                       ssh_port=2400, initrd_ssh_port=2401)
+
+
+def test_root_disk_comes_before_every_data_disk_and_by_slot(tmp_path: Path) -> None:
+    argv = launch(tmp_path).argv()
+    devices = [argv[i + 1] for i, word in enumerate(argv) if word == "-device"]
+    assert devices[0].startswith("virtio-blk-pci,id=root,") and "addr=0x4" in devices[0]
+    virtio_slots = [int(d.split("addr=")[1], 16) for d in devices if d.startswith("virtio-blk-pci")]
+    assert virtio_slots == sorted(virtio_slots)
+
+
+def test_every_data_disk_is_a_blockdev_node_with_a_device_of_the_same_properties(tmp_path: Path) -> None:
+    argv = launch(tmp_path).argv()
+    nodes = [json.loads(argv[i + 1]) for i, word in enumerate(argv) if word == "-blockdev"]
+    for disk in DATA_DISKS:
+        assert {"driver": "qcow2", "node-name": disk.node_name,
+                "file": {"driver": "file", "filename": str(tmp_path / f"{disk.device_id}.qcow2")}} in nodes
+        assert device_option(disk.device_properties()) in argv
+        assert f"serial={disk.serial}" in device_option(disk.device_properties())
+    assert "-drive" not in argv  # legacy drives would vanish on device_del
+
+
+def test_network_forwards_both_ports_to_loopback_only(tmp_path: Path) -> None:
+    argv = launch(tmp_path).argv()
+    netdev = argv[argv.index("-netdev") + 1]
+    assert netdev == "user,id=n0,hostfwd=tcp:127.0.0.1:2400-:22,hostfwd=tcp:127.0.0.1:2401-:2222"
+    assert f"unix:{tmp_path / 'qmp.sock'},server=on,wait=off" in argv
+
+
+def test_disk_table_names_by_id_links_and_only_ide_is_not_hotpluggable() -> None:
+    assert [d.device_id for d in DATA_DISKS] == ["vd1", "vd2", "vd3", "vd4", "ide1", "ide2", "nvme1"]
+    assert data_disk("vd1").by_id == "virtio-VIRT0001"
+    assert data_disk("ide2").by_id == "ata-QEMU_HARDDISK_IDE0002"
+    assert data_disk("nvme1").by_id == "nvme-QEMU_NVMe_Ctrl_NVME0001"
+    assert [d.device_id for d in DATA_DISKS if not d.hotpluggable] == ["ide1", "ide2"]
+    with pytest.raises(KeyError, match="known: vd1"):
+        data_disk("vd9")
+
+
+def test_disks_json_records(tmp_path: Path) -> None:
+    lab = Lab(LabConfig(tmp_path, tmp_path / "run", 2222, 2223, "512M"), report=lambda _: None)
+    record = lab.disks()[1]
+    assert record["id"] == "vd2" and record["serial"] == "VIRT0002" and record["bus"] == "virtio"
+    assert record["by_id_path"] == "/dev/disk/by-id/virtio-VIRT0002"
+    assert record["qcow2"] == str(tmp_path / "run" / "vd2.qcow2")
+
+
+def test_a_pid_that_is_not_this_labs_qemu_is_not_running(tmp_path: Path) -> None:
+    assert not is_our_qemu(os.getpid(), tmp_path / "qemu.pid")
+    lab = Lab(LabConfig(tmp_path, tmp_path, 2222, 2223, "512M"), report=lambda _: None)
+    lab.pid_file.write_text(f"{os.getpid()}\n")
+    assert lab.running_pid() is None
+
+
+def test_port_in_use_names_the_reason() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        assert port_in_use(listener.getsockname()[1])
+
+
+class FakeQemu:
+    """Speaks just enough QMP on a unix socket: greeting, capabilities, one event, replies."""
+
+    def __init__(self, path: Path) -> None:
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(str(path))
+        self.server.listen(1)
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        connection = self.server.accept()[0]
+        with connection, connection.makefile("rwb") as stream:
+            self.send(stream, {"QMP": {"version": {}, "capabilities": []}})
+            for line in stream:
+                request = json.loads(line)
+                if request["execute"] == "device_del":
+                    # QEMU answers first and reports the deletion later, as an event.
+                    self.send(stream, {"return": {}})
+                    self.send(stream, {"event": "DEVICE_DELETED", "data": {"device": request["arguments"]["id"]}})
+                elif request["execute"] == "qmp_capabilities":
+                    self.send(stream, {"return": {}})
+                else:
+                    self.send(stream, {"error": {"class": "CommandNotFound", "desc": "no such command"}})
+
+    @staticmethod
+    def send(stream: object, message: dict[str, object]) -> None:
+        stream.write(json.dumps(message).encode() + b"\n")  # type: ignore[attr-defined]
+        stream.flush()  # type: ignore[attr-defined]
+
+
+def test_qmp_client_negotiates_executes_and_waits_for_events(tmp_path: Path) -> None:
+    path = tmp_path / "qmp.sock"
+    FakeQemu(path)
+    with QmpClient(path, timeout=5) as client:
+        assert client.execute("device_del", {"id": "vd2"}) == {}
+        event = client.wait_event("DEVICE_DELETED", lambda e: e["data"]["device"] == "vd2", timeout=5)
+        assert event["data"]["device"] == "vd2"
+        with pytest.raises(QmpError, match="CommandNotFound"):
+            client.execute("nope")
+
+
+def test_qmp_client_names_the_socket_it_cannot_reach(tmp_path: Path) -> None:
+    with pytest.raises(QmpError, match="cannot connect to QMP socket .*missing.sock"):
+        QmpClient(tmp_path / "missing.sock", timeout=1).connect()
