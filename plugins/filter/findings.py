@@ -1,0 +1,61 @@
+# Copyright: lifeline.storage contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters that merge storage_facts findings across subsets and hosts."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+FACT_PREFIX = "lifeline_"
+
+
+def _rank(severity: str | None) -> int:
+    return SEVERITY_RANK.get(severity or "", len(SEVERITY_RANK))
+
+
+def host_findings(facts: dict) -> list[dict]:
+    """Every finding of every lifeline_* subset in one host's facts, worst first, tagged with its subset."""
+    if not isinstance(facts, dict):
+        raise AnsibleFilterError("host_findings expects a host's facts (a dict), got %s" % type(facts).__name__)
+    merged = []
+    for key in sorted(facts):
+        subset = facts[key]
+        if not key.startswith(FACT_PREFIX) or not isinstance(subset, dict):
+            continue
+        for finding in subset.get("findings") or []:
+            merged.append(dict(finding, subset=key[len(FACT_PREFIX):]))
+    return sorted(merged, key=lambda f: (_rank(f.get("severity")), f.get("subject", ""), f.get("code", "")))
+
+
+def fleet_summary(facts_by_host: dict) -> dict:
+    """Hosts x findings, worst host first.
+
+    A host whose facts hold no lifeline_* subset failed or was unreachable: it is listed with
+    status "unknown" rather than left out, so a summary never looks cleaner than the fleet.
+    """
+    if not isinstance(facts_by_host, dict):
+        raise AnsibleFilterError("fleet_summary expects a dict of host name -> facts, got %s" % type(facts_by_host).__name__)
+    hosts = []
+    for host in sorted(facts_by_host):
+        facts = facts_by_host[host] or {}
+        if not any(key.startswith(FACT_PREFIX) for key in facts):
+            hosts.append({"host": host, "status": "unknown", "counts": {}, "findings": [],
+                          "reason": "no storage facts: the host failed or was unreachable"})
+            continue
+        findings = host_findings(facts)
+        counts = {severity: 0 for severity in SEVERITY_RANK}
+        for finding in findings:
+            counts[finding.get("severity")] = counts.get(finding.get("severity"), 0) + 1
+        hosts.append({"host": host, "status": findings[0]["severity"] if findings else "ok",
+                      "counts": counts, "findings": findings})
+    order = dict(SEVERITY_RANK, unknown=-1, ok=len(SEVERITY_RANK))
+    hosts.sort(key=lambda h: (order.get(h["status"], 99), -sum(h["counts"].values()), h["host"]))
+    totals = {severity: sum(h["counts"].get(severity, 0) for h in hosts) for severity in SEVERITY_RANK}
+    return {"hosts": hosts, "totals": totals, "host_count": len(hosts),
+            "hosts_without_facts": [h["host"] for h in hosts if h["status"] == "unknown"]}
+
+
+class FilterModule:
+    def filters(self) -> dict:
+        return {"host_findings": host_findings, "fleet_summary": fleet_summary}

@@ -1,0 +1,106 @@
+# Copyright: lifeline.storage contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private to lifeline.storage: the disk identity map.
+
+Kernel names (sda, vdb1, nvme0n1) move between boots; serials, WWNs and /dev/disk/by-id
+paths do not. Every subset names a device through this map, which is built once per module
+run from one lsblk call and the by-id symlinks.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError, ParseError
+from ansible_collections.lifeline.storage.plugins.module_utils._lsblk_parse import LSBLK_COLUMNS, parse_lsblk_json
+
+BY_ID_DIR = "/dev/disk/by-id"
+
+# by-id names that carry the vendor's serial read better to a person than WWN or EUI names.
+_PREFERRED_BY_ID_PREFIXES = ("ata-", "nvme-", "scsi-", "virtio-", "usb-", "mmc-", "wwn-")
+
+
+def _by_id_rank(link_name: str) -> tuple[int, str]:
+    # nvme-eui.* and scsi-0ATA_* style names are redundant aliases; rank them after the rest.
+    for rank, prefix in enumerate(_PREFERRED_BY_ID_PREFIXES):
+        if link_name.startswith(prefix) and not link_name.startswith(("nvme-eui.", "nvme-nvme.", "scsi-0", "scsi-1", "scsi-S")):
+            return (rank, link_name)
+    return (len(_PREFERRED_BY_ID_PREFIXES), link_name)
+
+
+def build_identity_map(block_devices: list[dict], by_id_targets: dict[str, str]) -> dict[str, dict]:
+    """Combine lsblk records and by-id links (link name -> kernel name) into kernel name -> identity.
+
+    A partition without its own serial or WWN takes its disk's: the serial-to-slot map needs
+    the physical disk, not the partition.
+    """
+    links_by_kernel_name: dict[str, list[str]] = {}
+    for link_name, kernel_name in by_id_targets.items():
+        links_by_kernel_name.setdefault(kernel_name, []).append(link_name)
+
+    records = {record["kernel_name"]: record for record in block_devices}
+    identities: dict[str, dict] = {}
+    for kernel_name, record in records.items():
+        disk = record
+        while disk.get("type") == "part" and disk.get("parent") in records:
+            disk = records[disk["parent"]]
+        links = sorted(links_by_kernel_name.get(kernel_name, []), key=_by_id_rank)
+        identities[kernel_name] = {
+            "kernel_name": kernel_name,
+            "device": "/dev/" + kernel_name,
+            "type": record.get("type"),
+            "disk": disk["kernel_name"],
+            "serial": record.get("serial") or disk.get("serial"),
+            "wwn": record.get("wwn") or disk.get("wwn"),
+            "model": record.get("model") or disk.get("model"),
+            "by_id": [posixpath.join(BY_ID_DIR, link) for link in links],
+            "stable_name": posixpath.join(BY_ID_DIR, links[0]) if links else None,
+        }
+    return identities
+
+
+def unknown_identity(kernel_name: str) -> dict:
+    """The identity of a device the map does not know: every stable field unknown, said so."""
+    return {
+        "kernel_name": kernel_name,
+        "device": "/dev/" + kernel_name,
+        "type": None,
+        "disk": None,
+        "serial": None,
+        "wwn": None,
+        "model": None,
+        "by_id": [],
+        "stable_name": None,
+    }
+
+
+class IdentityMap:
+    """Kernel name -> stable identity, gathered once per module run and shared by subsets."""
+
+    def __init__(self, identities: dict[str, dict], error: str | None) -> None:
+        self._identities = identities
+        self.error = error
+
+    @classmethod
+    def gather(cls, runner, files) -> "IdentityMap":
+        by_id_targets = {}
+        for link_name in files.list_dir(BY_ID_DIR):
+            target = files.read_link(posixpath.join(BY_ID_DIR, link_name))
+            if target:
+                by_id_targets[link_name] = posixpath.basename(target)
+        try:
+            result = runner.run("lsblk", ["--json", "--bytes", "--output", ",".join(LSBLK_COLUMNS)])
+            block_devices = parse_lsblk_json(result.stdout)
+        except (CommandError, ParseError) as error:
+            # Without lsblk the by-id links still name disks; serial and WWN stay unknown.
+            block_devices = [{"kernel_name": name, "type": None, "parent": None} for name in sorted(set(by_id_targets.values()))]
+            return cls(build_identity_map(block_devices, by_id_targets), "identity map incomplete: %s" % error)
+        return cls(build_identity_map(block_devices, by_id_targets), None)
+
+    def lookup(self, device: str) -> dict:
+        """Identity of a kernel name or /dev path; unknown fields are None, never guessed."""
+        kernel_name = posixpath.basename(device)
+        return dict(self._identities.get(kernel_name) or unknown_identity(kernel_name))
+
+    def as_dict(self) -> dict[str, dict]:
+        return {name: dict(identity) for name, identity in self._identities.items()}

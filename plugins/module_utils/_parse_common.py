@@ -1,0 +1,29 @@
+# Copyright: lifeline.storage contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private to lifeline.storage: the helpers the md output parsers share.
+
+The parsers (_mdstat_parse, _mdadm_parse, _mdadm_conf_parse) take a tool's text and return
+plain dicts and lists; none runs a command or reads a file. Text that does not have the shape
+the kernel or mdadm prints raises ParseError with the 1-based line number and the line, so a
+collector can say exactly what it did not understand instead of reporting a half-read array as
+healthy. The line numbering and whole-number conversion behind that live here.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.lifeline.storage.plugins.module_utils._errors import ParseError
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines as an editor numbers them: only \\n (and \\r\\n) end a line."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def to_int(source: str, value: str, what: str, number: int, line: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ParseError(source, "%s is not a whole number: %r" % (what, value), number, line) from None

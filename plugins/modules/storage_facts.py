@@ -1,0 +1,344 @@
+#!/usr/bin/python
+# Copyright: lifeline.storage contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: storage_facts
+short_description: Gather md RAID facts and actionable findings, naming every disk by serial
+version_added: 0.1.0
+description:
+  - Gathers storage facts from a host in one run, like M(ansible.builtin.setup), for the subsets
+    named in O(gather_subset). Each subset becomes its own fact.
+  - The C(md) subset (C(ansible_facts.lifeline_md)) reports every md array from C(/proc/mdstat)
+    and C(/sys/block/mdX/md/), every member with its slot, role, event count and stable identity
+    (serial, WWN, C(/dev/disk/by-id) path), every md superblock found on a device that is not part of
+    a running array (C(mdadm --examine --scan)), and a list of findings an operator can act on.
+  - The disk identity map (kernel name to serial, WWN and by-id path) is read once per run from
+    C(lsblk) and C(/dev/disk/by-id) and shared by all subsets.
+  - A subset that cannot be gathered (a tool or library missing, an output that cannot be parsed)
+    is reported with C(available=false) and the reason in its own fact; the other subsets are still
+    gathered. The module fails only when no requested subset could be gathered.
+  - Never writes to any device. Devices are opened read-only by C(mdadm --examine) and C(lsblk).
+    Every command runs in the C locale with a timeout.
+author:
+  - Lifeline Storage Maintainers (@lifeline-storage)
+requirements:
+  - mdadm on the managed host for array UUIDs, event counts and superblocks outside running arrays
+  - util-linux lsblk and GNU coreutils timeout on the managed host
+options:
+  gather_subset:
+    description:
+      - Which subsets to gather. V(all) gathers every subset; C(!name) excludes one.
+    type: list
+    elements: str
+    default: [all]
+  gather_timeout:
+    description:
+      - Seconds each command may run before it is stopped and reported as timed out.
+    type: int
+    default: 30
+extends_documentation_fragment:
+  - lifeline.storage._attributes
+  - lifeline.storage._attributes.facts
+  - lifeline.storage._attributes.read_only
+attributes:
+  facts:
+    support: full
+notes:
+  - Findings codes and what to do about each are listed in the collection's C(docs/findings.md).
+  - A disk that has vanished (unplugged, failed) cannot be named by the kernel any more; its slot is
+    reported in RV(ansible_facts.lifeline_md.arrays[].missing_slots) and only an earlier record (a
+    metadata snapshot or an earlier fleet report) can name its serial.
+seealso:
+  - module: ansible.builtin.setup
+"""
+
+EXAMPLES = r"""
+- name: Gather md facts
+  lifeline.storage.storage_facts:
+    gather_subset: [md]
+
+- name: Fail the play when any md array is degraded
+  ansible.builtin.assert:
+    that: >-
+      ansible_facts.lifeline_md.findings
+      | selectattr('code', 'equalto', 'MD_ARRAY_DEGRADED') | list | length == 0
+    fail_msg: "{{ ansible_facts.lifeline_md.findings | map(attribute='message') | join('; ') }}"
+
+- name: Print which disk (by serial) sits in which slot of md0
+  ansible.builtin.debug:
+    msg: "{{ ansible_facts.lifeline_md.arrays | selectattr('name', 'equalto', 'md0') | map(attribute='members') | first
+             | items2dict(key_name='slot', value_name='serial') }}"
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts for each gathered subset.
+  returned: always
+  type: dict
+  contains:
+    lifeline_md:
+      description: The md subset.
+      returned: when O(gather_subset) includes V(md) or V(all)
+      type: dict
+      contains:
+        available:
+          description: Whether the subset could be gathered. When V(false), RV(ansible_facts.lifeline_md.error) says why.
+          type: bool
+        error:
+          description: Why the subset is missing or incomplete, or V(null).
+          type: str
+        identity_error:
+          description: Why the identity map is incomplete (serials and WWNs unknown), or V(null).
+          type: str
+        kernel_md:
+          description: Whether the kernel has md support loaded (C(/proc/mdstat) exists).
+          type: bool
+        personalities:
+          description: RAID levels the kernel has loaded, from C(/proc/mdstat).
+          type: list
+          elements: str
+        arrays:
+          description: Every array in C(/proc/mdstat).
+          type: list
+          elements: dict
+          contains:
+            name:
+              description: Kernel name, for example V(md0).
+              type: str
+            device:
+              description: Device path.
+              type: str
+            state:
+              description: V(active) or V(inactive), from C(/proc/mdstat).
+              type: str
+            array_state:
+              description: C(md/array_state) from sysfs (V(clean), V(active), V(read-auto), V(readonly), V(inactive), ...).
+              type: str
+            read_only:
+              description: V(read-only), V(auto-read-only), or V(null) for a read-write array.
+              type: str
+            level:
+              description: RAID level, for example V(raid1).
+              type: str
+            metadata:
+              description: Superblock version, for example V(1.2).
+              type: str
+            uuid:
+              description: Array UUID as mdadm prints it (lowercase), from C(mdadm --detail --export).
+              type: str
+            array_name:
+              description: Array name from the superblock, for example V(host:0).
+              type: str
+            size_bytes:
+              description: Array size in bytes.
+              type: int
+            raid_disks:
+              description: Number of slots in the array.
+              type: int
+            active_disks:
+              description: Number of working members, from C(/proc/mdstat).
+              type: int
+            member_status:
+              description: The C([UU_]) string from C(/proc/mdstat).
+              type: str
+            degraded:
+              description: C(md/degraded) from sysfs, the number of missing members.
+              type: int
+            mismatch_cnt:
+              description: C(md/mismatch_cnt) from sysfs, sectors found to differ by the last check.
+              type: int
+            sync:
+              description: The running sync operation.
+              type: dict
+              contains:
+                action:
+                  description: C(md/sync_action) (V(idle), V(resync), V(recover), V(check), V(repair), V(reshape), V(frozen)).
+                  type: str
+                percent:
+                  description: Progress in percent, or V(null) when idle or unknown.
+                  type: float
+                completed_sectors:
+                  description: Sectors done, from C(md/sync_completed).
+                  type: int
+                total_sectors:
+                  description: Sectors to do, from C(md/sync_completed).
+                  type: int
+                speed_kib_s:
+                  description: Speed in KiB/s, from C(/proc/mdstat).
+                  type: int
+                finish_minutes:
+                  description: The kernel's estimate of the minutes left.
+                  type: float
+                pending:
+                  description: V(DELAYED) or V(PENDING) when a resync is waiting, else V(null).
+                  type: str
+            bitmap:
+              description: Write-intent bitmap.
+              type: dict
+              contains:
+                present:
+                  description: Whether the array has a write-intent bitmap; V(null) when unknown.
+                  type: bool
+                location:
+                  description: C(md/bitmap/location) (V(none), V(file), or an offset such as V(+8)).
+                  type: str
+                pages_used:
+                  description: Bitmap pages in use, from C(/proc/mdstat).
+                  type: int
+                pages_total:
+                  description: Bitmap pages in all, from C(/proc/mdstat).
+                  type: int
+                chunk_kib:
+                  description: Bitmap chunk size in KiB.
+                  type: int
+                file:
+                  description: Bitmap file, for an external bitmap.
+                  type: str
+            members:
+              description: Members known to the kernel, ordered by slot.
+              type: list
+              elements: dict
+              contains:
+                kernel_name:
+                  description: Kernel name, for example V(sdb1). Moves between boots.
+                  type: str
+                device:
+                  description: Device path.
+                  type: str
+                disk:
+                  description: Kernel name of the whole disk the member is on.
+                  type: str
+                serial:
+                  description: Serial of the disk, or V(null) when unknown.
+                  type: str
+                wwn:
+                  description: WWN of the disk, or V(null) when unknown.
+                  type: str
+                model:
+                  description: Model of the disk, or V(null) when unknown.
+                  type: str
+                stable_name:
+                  description: The preferred C(/dev/disk/by-id) path, or V(null) when none exists.
+                  type: str
+                by_id:
+                  description: Every C(/dev/disk/by-id) path of the member.
+                  type: list
+                  elements: str
+                slot:
+                  description: Slot (raid disk number), or V(null) for spares and faulty members.
+                  type: int
+                role:
+                  description: V(active), V(rebuilding), V(spare), V(faulty), V(journal), V(replacement) or V(unknown).
+                  type: str
+                state:
+                  description: Words of C(md/dev-*/state) from sysfs, for example V(in_sync) and V(write_mostly).
+                  type: list
+                  elements: str
+                mdstat_flags:
+                  description: Flags shown in C(/proc/mdstat) (V(faulty), V(spare), V(write_mostly), ...).
+                  type: list
+                  elements: str
+                errors:
+                  description: C(md/dev-*/errors), read errors corrected on this member.
+                  type: int
+                events:
+                  description: Event count in the member's superblock, from C(mdadm --examine).
+                  type: int
+                update_time:
+                  description: Last superblock update time, as mdadm prints it.
+                  type: str
+                device_uuid:
+                  description: The member's device UUID from its superblock.
+                  type: str
+            missing_slots:
+              description: Slots of a redundant array that no working member fills.
+              type: list
+              elements: int
+            errors:
+              description: Errors met while gathering this array (for example C(mdadm --detail) failing).
+              type: list
+              elements: str
+        stray_superblocks:
+          description:
+            - md superblocks on devices that are not members of a running array, grouped by array UUID.
+            - A group whose RV(ansible_facts.lifeline_md.stray_superblocks[].assembled_as) is set carries the UUID of a
+              running array that does not include these devices (a member that dropped out).
+          type: list
+          elements: dict
+          contains:
+            array_uuid:
+              description: Array UUID from the superblocks.
+              type: str
+            array_name:
+              description: Array name from the superblocks.
+              type: str
+            level:
+              description: RAID level from the superblocks.
+              type: str
+            metadata:
+              description: Superblock version.
+              type: str
+            raid_devices:
+              description: Number of slots the superblocks record.
+              type: int
+            assembled_as:
+              description: Kernel name of the running array with this UUID, or V(null) when it is not assembled.
+              type: str
+            devices:
+              description: >-
+                Devices carrying the superblock with their identity (as for members), C(events), C(update_time),
+                C(device_uuid), C(role), C(slot) and C(array_state) as the superblock records them.
+              type: list
+              elements: dict
+        unreadable:
+          description: Devices that could not be examined, each with C(device) and C(reason).
+          type: list
+          elements: dict
+        findings:
+          description: >-
+            Findings, worst first, each with C(code), C(severity) (V(critical), V(warning), V(info)), C(subject),
+            C(message) and C(evidence). Codes are listed in the collection's C(docs/findings.md).
+          type: list
+          elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.lifeline.storage.plugins.module_utils._command import CommandRunner
+from ansible_collections.lifeline.storage.plugins.module_utils._host_files import HostFiles
+from ansible_collections.lifeline.storage.plugins.module_utils._storage_facts import (
+    gather_storage_facts,
+    resolve_subsets,
+)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            gather_subset=dict(type="list", elements="str", default=["all"]),
+            gather_timeout=dict(type="int", default=30),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        subsets = resolve_subsets(module.params["gather_subset"])
+    except ValueError as error:
+        module.fail_json(msg=str(error))
+    if module.params["gather_timeout"] < 1:
+        module.fail_json(msg="gather_timeout must be at least 1 second, got %d" % module.params["gather_timeout"])
+
+    runner = CommandRunner(module, module.params["gather_timeout"])
+    facts = gather_storage_facts(runner, HostFiles(), subsets)
+    failed = [key for key, value in facts.items() if not value.get("available")]
+    if facts and len(failed) == len(facts):
+        module.fail_json(
+            msg="; ".join("%s: %s" % (key, facts[key]["error"]) for key in failed),
+            ansible_facts=facts, changed=False)
+    module.exit_json(changed=False, ansible_facts=facts)
+
+
+if __name__ == "__main__":
+    main()
