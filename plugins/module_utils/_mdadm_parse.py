@@ -289,7 +289,7 @@ class _Fields:
             return None
         number, line = self.lines[key]
         if "." in value:
-            high, _, low = value.partition(".")
+            high, low = value.split(".", 1)
             return (to_int(self.source, high, key, number, line) << 32) + to_int(self.source, low, key, number, line)
         return to_int(self.source, value, key, number, line)
 

@@ -265,8 +265,8 @@ def test_examine_of_an_array_prints_its_detail_view():
     # `mdadm --examine /dev/md126` printed the array (--detail) view: no Magic, a device table.
     sb = _examine("mdadm/jc_mdadm-examine-raid1-checking.txt")
     assert sb["magic"] is None and sb["superblock"] is None
-    assert (sb["array_uuid"], sb["events"], sb["state"]) == ("e054553a:fbccdcfe:0ae80bc8:9379377a", 18,
-                                                              "clean, checking")
+    assert (sb["array_uuid"], sb["events"], sb["state"]) == (
+        "e054553a:fbccdcfe:0ae80bc8:9379377a", 18, "clean, checking")
     assert [(row["number"], row["raid_device"], row["state"], row["device"]) for row in sb["devices"]] == [
         (0, 0, ["active", "sync"], "/dev/vda1"), (1, 1, ["active", "sync"], "/dev/vda2")]
     assert sb["fields"]["Check Status"] == "21% complete"
