@@ -158,10 +158,12 @@ ansible_facts:
                   description: C(md/sync_action) (V(idle), V(resync), V(recover), V(check), V(repair), V(reshape), V(frozen)).
                   type: str
                 percent:
-                  description: Progress in percent, or V(null) when idle or unknown.
+                  description:
+                    - Progress in percent as C(/proc/mdstat) shows it, or V(null) when idle or unknown.
+                    - It runs slightly ahead of RV(ansible_facts.lifeline_md.arrays[].sync.completed_sectors), which is md's last checkpoint.
                   type: float
                 completed_sectors:
-                  description: Sectors done, from C(md/sync_completed).
+                  description: Sectors done at md's last checkpoint, from C(md/sync_completed).
                   type: int
                 total_sectors:
                   description: Sectors to do, from C(md/sync_completed).

@@ -1,0 +1,128 @@
+"""The md collector and its findings, replayed on host states recorded in the lab guest.
+
+Each recording (tests/unit/fixtures/hosts/<scenario>.json) is what storage_facts read on the
+guest right after the lab scenario of the same name built its arrays with mdadm.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.lifeline.storage.plugins.module_utils._storage_facts import gather_storage_facts
+
+from .recorded_host import ReplayFiles, ReplayRunner, load_host
+
+
+def gather(name: str, missing: tuple[str, ...] = ()) -> tuple[dict, ReplayRunner]:
+    state = load_host(name)
+    runner = ReplayRunner(state, missing=missing)
+    return gather_storage_facts(runner, ReplayFiles(state), ["md"])["lifeline_md"], runner
+
+
+def arrays(facts: dict) -> dict[str, dict]:
+    return {array["name"]: array for array in facts["arrays"]}
+
+
+def codes(facts: dict) -> list[tuple[str, str]]:
+    return [(f["code"], f["subject"]) for f in facts["findings"]]
+
+
+def test_recording_replays_to_the_facts_the_guest_produced():
+    for name in ("md_raid1", "md_degraded", "md_events_diverge", "md_raid10", "md_raid5_resync", "md_unplug"):
+        recorded = load_host(name)["facts"]["lifeline_md"]
+        replayed, _ = gather(name)
+        assert replayed == recorded, name
+
+
+def test_healthy_raid1_members_by_serial_and_a_stopped_array_found():
+    facts, runner = gather("md_raid1")
+    md0 = arrays(facts)["md0"]
+    assert (md0["level"], md0["raid_disks"], md0["missing_slots"], md0["bitmap"]["present"]) == ("raid1", 2, [], True)
+    assert [(m["slot"], m["serial"], m["role"], m["stable_name"]) for m in md0["members"]] == [
+        (0, "VIRT0001", "active", "/dev/disk/by-id/virtio-VIRT0001"),
+        (1, "VIRT0002", "active", "/dev/disk/by-id/virtio-VIRT0002")]
+    assert len({m["events"] for m in md0["members"]}) == 1 and md0["members"][0]["events"] > 0
+    [stray] = facts["stray_superblocks"]
+    assert stray["assembled_as"] is None and stray["array_name"].endswith(":parked")
+    assert sorted(d["serial"] for d in stray["devices"]) == ["IDE0001", "IDE0002"]
+    assert codes(facts) == [("MD_ARRAY_NOT_ASSEMBLED", stray["array_uuid"])]
+    # One lsblk, one --detail per array, one scan, one --examine for every superblock.
+    assert [cmd[1:3] for cmd in runner.history] == [
+        ["--json", "--bytes"], ["--detail", "--export"], ["--examine", "--scan"], ["--examine", "/dev/sda"]]
+
+
+def test_degraded_array_names_survivor_and_the_removed_member():
+    facts, _ = gather("md_degraded")
+    md1 = arrays(facts)["md1"]
+    assert md1["missing_slots"] == [1] and md1["degraded"] == 1
+    assert [m["serial"] for m in md1["members"]] == ["VIRT0001"]
+    found = {f["code"]: f for f in facts["findings"]}
+    assert found["MD_ARRAY_DEGRADED"]["severity"] == "critical"
+    assert [m["serial"] for m in found["MD_ARRAY_DEGRADED"]["evidence"]["surviving_members"]] == ["VIRT0001"]
+    assert [d["serial"] for d in found["MD_SUPERBLOCK_OUTSIDE_ARRAY"]["evidence"]["devices"]] == ["VIRT0002"]
+    assert [d["serial"] for d in found["MD_EVENTS_DIVERGE"]["evidence"]["stale"]] == ["VIRT0002"]
+
+
+def test_member_written_alone_leaves_the_other_behind():
+    facts, _ = gather("md_events_diverge")
+    [finding] = [f for f in facts["findings"] if f["code"] == "MD_EVENTS_DIVERGE"]
+    evidence = finding["evidence"]
+    assert [d["serial"] for d in evidence["stale"]] == ["VIRT0004"]
+    stale_device = evidence["stale"][0]["device"]
+    assert evidence["events"][stale_device] < evidence["newest"]
+    assert "VIRT0004" in finding["message"]
+
+
+def test_raid10_without_bitmap():
+    facts, _ = gather("md_raid10")
+    md10 = arrays(facts)["md10"]
+    assert sorted(m["slot"] for m in md10["members"]) == [0, 1, 2, 3]
+    assert sorted(m["serial"] for m in md10["members"]) == ["VIRT0001", "VIRT0002", "VIRT0003", "VIRT0004"]
+    assert codes(facts) == [("MD_NO_BITMAP", "/dev/md10")]
+
+
+def test_resync_in_progress_is_a_warning_with_percent():
+    facts, _ = gather("md_raid5_resync")
+    sync = arrays(facts)["md5"]["sync"]
+    assert sync["action"] == "resync" and 0 <= sync["percent"] < 100
+    assert sync["completed_sectors"] < sync["total_sectors"]
+    [finding] = [f for f in facts["findings"] if f["code"] == "MD_SYNC_IN_PROGRESS"]
+    assert finding["severity"] == "warning" and "fsck" in finding["message"]
+
+
+def test_unplugged_disk_leaves_an_empty_slot_and_the_survivor_named():
+    facts, _ = gather("md_unplug")
+    md4 = arrays(facts)["md4"]
+    assert md4["missing_slots"] == [1]
+    assert [m["serial"] for m in md4["members"] if m["role"] == "active"] == ["VIRT0003"]
+    assert ("MD_ARRAY_DEGRADED", "/dev/md4") in codes(facts)
+
+
+def test_without_mdadm_the_kernel_view_remains_and_the_gap_is_said():
+    facts, runner = gather("md_raid1", missing=("mdadm",))
+    md0 = arrays(facts)["md0"]
+    assert facts["available"] is True and "mdadm is not installed" in facts["error"]
+    assert md0["uuid"] is None and all(m["events"] is None for m in md0["members"])
+    assert [m["serial"] for m in md0["members"]] == ["VIRT0001", "VIRT0002"]
+    assert ("MD_SUBSET_INCOMPLETE", "md") in codes(facts)
+    assert all("mdadm" not in cmd[0] for cmd in runner.history)
+
+
+def test_without_lsblk_serials_are_unknown_not_guessed():
+    facts, _ = gather("md_raid1", missing=("lsblk",))
+    md0 = arrays(facts)["md0"]
+    assert "lsblk is not installed" in facts["identity_error"]
+    assert [m["serial"] for m in md0["members"]] == [None, None]
+    # by-id links still name the disks.
+    assert [m["stable_name"] for m in md0["members"]] == [
+        "/dev/disk/by-id/virtio-VIRT0001", "/dev/disk/by-id/virtio-VIRT0002"]
+
+
+@pytest.mark.parametrize("broken", ["Personalities : [raid1]\nmd0 : active raid1 vdb[0]\n"])
+def test_unparseable_mdstat_makes_the_subset_unavailable_with_the_line(broken):
+    state = load_host("md_raid1")
+    state["files"]["/proc/mdstat"] = broken
+    facts = gather_storage_facts(ReplayRunner(state), ReplayFiles(state), ["md"])["lifeline_md"]
+    assert facts["available"] is False
+    assert "line 2" in facts["error"]
+    assert facts["findings"][0]["code"] == "MD_SUBSET_UNAVAILABLE"
