@@ -16,16 +16,13 @@ from ansible_collections.lifeline.storage.plugins.module_utils._lsblk_parse impo
 
 BY_ID_DIR = "/dev/disk/by-id"
 
-# by-id names that carry the vendor's serial read better to a person than WWN or EUI names.
-_PREFERRED_BY_ID_PREFIXES = ("ata-", "nvme-", "scsi-", "virtio-", "usb-", "mmc-", "wwn-")
+# by-id names that carry the vendor's serial read better to a person than WWN or EUI names,
+# which come last; within a rank, the shortest (a namespace's "_1" alias sorts after its disk).
+_ALIAS_PREFIXES = ("wwn-", "nvme-eui.", "nvme-nvme.")
 
 
-def _by_id_rank(link_name: str) -> tuple[int, str]:
-    # nvme-eui.* and scsi-0ATA_* style names are redundant aliases; rank them after the rest.
-    for rank, prefix in enumerate(_PREFERRED_BY_ID_PREFIXES):
-        if link_name.startswith(prefix) and not link_name.startswith(("nvme-eui.", "nvme-nvme.", "scsi-0", "scsi-1", "scsi-S")):
-            return (rank, link_name)
-    return (len(_PREFERRED_BY_ID_PREFIXES), link_name)
+def _by_id_rank(link_name: str) -> tuple[bool, int, str]:
+    return (link_name.startswith(_ALIAS_PREFIXES), len(link_name), link_name)
 
 
 def build_identity_map(block_devices: list[dict], by_id_targets: dict[str, str]) -> dict[str, dict]:
