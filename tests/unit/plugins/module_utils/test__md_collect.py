@@ -13,10 +13,15 @@ from ansible_collections.lifeline.storage.plugins.module_utils._storage_facts im
 from .recorded_host import ReplayFiles, ReplayRunner, load_host
 
 
-def gather(name: str, missing: tuple[str, ...] = ()) -> tuple[dict, ReplayRunner]:
+def gather_with_runner(name: str, missing: tuple[str, ...] = ()) -> tuple[dict, ReplayRunner]:
+    """The md facts from a recording, and the runner that shows which commands ran."""
     state = load_host(name)
     runner = ReplayRunner(state, missing=missing)
     return gather_storage_facts(runner, ReplayFiles(state), ["md"])["lifeline_md"], runner
+
+
+def gather(name: str, missing: tuple[str, ...] = ()) -> dict:
+    return gather_with_runner(name, missing)[0]
 
 
 def arrays(facts: dict) -> dict[str, dict]:
@@ -30,12 +35,12 @@ def codes(facts: dict) -> list[tuple[str, str]]:
 def test_recording_replays_to_the_facts_the_guest_produced():
     for name in ("md_raid1", "md_degraded", "md_events_diverge", "md_raid10", "md_raid5_resync", "md_unplug"):
         recorded = load_host(name)["facts"]["lifeline_md"]
-        replayed, _ = gather(name)
+        replayed = gather(name)
         assert replayed == recorded, name
 
 
 def test_healthy_raid1_members_by_serial_and_a_stopped_array_found():
-    facts, runner = gather("md_raid1")
+    facts, runner = gather_with_runner("md_raid1")
     md0 = arrays(facts)["md0"]
     assert (md0["level"], md0["raid_disks"], md0["missing_slots"], md0["bitmap"]["present"]) == ("raid1", 2, [], True)
     assert [(m["slot"], m["serial"], m["role"], m["stable_name"]) for m in md0["members"]] == [
@@ -52,7 +57,7 @@ def test_healthy_raid1_members_by_serial_and_a_stopped_array_found():
 
 
 def test_degraded_array_names_survivor_and_the_removed_member():
-    facts, _ = gather("md_degraded")
+    facts = gather("md_degraded")
     md1 = arrays(facts)["md1"]
     assert md1["missing_slots"] == [1] and md1["degraded"] == 1
     assert [m["serial"] for m in md1["members"]] == ["VIRT0001"]
@@ -64,7 +69,7 @@ def test_degraded_array_names_survivor_and_the_removed_member():
 
 
 def test_member_written_alone_leaves_the_other_behind():
-    facts, _ = gather("md_events_diverge")
+    facts = gather("md_events_diverge")
     [finding] = [f for f in facts["findings"] if f["code"] == "MD_EVENTS_DIVERGE"]
     evidence = finding["evidence"]
     assert [d["serial"] for d in evidence["stale"]] == ["VIRT0004"]
@@ -74,7 +79,7 @@ def test_member_written_alone_leaves_the_other_behind():
 
 
 def test_raid10_without_bitmap():
-    facts, _ = gather("md_raid10")
+    facts = gather("md_raid10")
     md10 = arrays(facts)["md10"]
     assert sorted(m["slot"] for m in md10["members"]) == [0, 1, 2, 3]
     assert sorted(m["serial"] for m in md10["members"]) == ["VIRT0001", "VIRT0002", "VIRT0003", "VIRT0004"]
@@ -82,7 +87,7 @@ def test_raid10_without_bitmap():
 
 
 def test_resync_in_progress_is_a_warning_with_percent():
-    facts, _ = gather("md_raid5_resync")
+    facts = gather("md_raid5_resync")
     sync = arrays(facts)["md5"]["sync"]
     assert sync["action"] == "resync" and 0 <= sync["percent"] < 100
     assert sync["completed_sectors"] < sync["total_sectors"]
@@ -91,7 +96,7 @@ def test_resync_in_progress_is_a_warning_with_percent():
 
 
 def test_unplugged_disk_leaves_an_empty_slot_and_the_survivor_named():
-    facts, _ = gather("md_unplug")
+    facts = gather("md_unplug")
     md4 = arrays(facts)["md4"]
     assert md4["missing_slots"] == [1]
     assert [m["serial"] for m in md4["members"] if m["role"] == "active"] == ["VIRT0003"]
@@ -99,7 +104,7 @@ def test_unplugged_disk_leaves_an_empty_slot_and_the_survivor_named():
 
 
 def test_without_mdadm_the_kernel_view_remains_and_the_gap_is_said():
-    facts, runner = gather("md_raid1", missing=("mdadm",))
+    facts, runner = gather_with_runner("md_raid1", missing=("mdadm",))
     md0 = arrays(facts)["md0"]
     assert facts["available"] is True and "mdadm is not installed" in facts["error"]
     assert md0["uuid"] is None and all(m["events"] is None for m in md0["members"])
@@ -109,7 +114,7 @@ def test_without_mdadm_the_kernel_view_remains_and_the_gap_is_said():
 
 
 def test_without_lsblk_serials_are_unknown_not_guessed():
-    facts, _ = gather("md_raid1", missing=("lsblk",))
+    facts = gather("md_raid1", missing=("lsblk",))
     md0 = arrays(facts)["md0"]
     assert "lsblk is not installed" in facts["identity_error"]
     assert [m["serial"] for m in md0["members"]] == [None, None]
