@@ -119,10 +119,12 @@ def _array_findings(array: dict, outsiders: list[dict]) -> list[dict]:
                              if array["read_only"] == "auto-read-only" else ": writes to it fail"),
             {"read_only": array["read_only"], "array_state": array.get("array_state")}))
     if outsiders:
+        named = ", ".join("%s (%s)" % (d["device"], d.get("serial") or "serial unknown") for d in outsiders)
         findings.append(make_finding(
             "MD_SUPERBLOCK_OUTSIDE_ARRAY", "warning", device,
-            "%s carry the superblock of running array %s but are not its members. Do not re-add them "
-            "without comparing event counts and contents." % (", ".join(d["device"] for d in outsiders), device),
+            "%s %s the superblock of running array %s but %s not a member. Do not add it back without "
+            "comparing event counts and contents." % (named, "carries" if len(outsiders) == 1 else "carry",
+                                                      device, "is" if len(outsiders) == 1 else "are"),
             {"devices": [dict(_who(d), events=d.get("events")) for d in outsiders]}))
     return findings
 
@@ -143,8 +145,8 @@ def md_findings(facts: dict) -> list[dict]:
         events = {d["device"]: d.get("events") for d in devices}
         findings.append(make_finding(
             "MD_ARRAY_NOT_ASSEMBLED", "warning", group.get("array_uuid") or "unknown array",
-            "Superblocks of array %s (%s, %s) are on %s, but it is not assembled. Assemble it read-only "
-            "(lifeline.storage.md_assemble) before anything else touches these devices."
+            "Superblocks of array %s (%s, %s) are on %s, but it is not assembled. Compare the event counts, "
+            "then assemble it read-only (mdadm --assemble --readonly) before anything else touches these devices."
             % (group.get("array_name") or group.get("array_uuid"), group.get("level"), group.get("array_uuid"),
                ", ".join("%s (%s)" % (d["device"], d.get("serial") or "serial unknown") for d in devices)),
             {"array_uuid": group.get("array_uuid"), "devices": [_who(d) for d in devices], "events": events}))

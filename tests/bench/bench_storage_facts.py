@@ -13,8 +13,6 @@ test: it prints figures and asserts nothing about time.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import subprocess
 import sys
@@ -34,13 +32,11 @@ def lab_inventory() -> str:
 
 
 def timed_call(inventory: str, args: list[str]) -> float:
-    env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
     started = time.perf_counter()
-    done = subprocess.run(["ansible", "-i", inventory, "all", "--become"] + args, capture_output=True, text=True, env=env, check=False)
+    done = subprocess.run(["ansible", "-i", inventory, "all", "--become"] + args, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
-    if done.returncode != 0:
+    if done.returncode != 0 or "SUCCESS" not in done.stdout:
         raise SystemExit("call failed (%d): %s" % (done.returncode, done.stdout[-2000:] + done.stderr[-2000:]))
-    json.loads(done.stdout)
     return elapsed
 
 

@@ -32,11 +32,15 @@ def codes(facts: dict) -> list[tuple[str, str]]:
     return [(f["code"], f["subject"]) for f in facts["findings"]]
 
 
-def test_recording_replays_to_the_facts_the_guest_produced():
-    for name in ("md_raid1", "md_degraded", "md_events_diverge", "md_raid10", "md_raid5_resync", "md_unplug"):
-        recorded = load_host(name)["facts"]["lifeline_md"]
-        replayed = gather(name)
-        assert replayed == recorded, name
+def without_messages(facts: dict) -> dict:
+    """Facts with findings' wording left out: the wording may improve, the data may not change."""
+    return dict(facts, findings=[{k: v for k, v in f.items() if k != "message"} for f in facts["findings"]])
+
+
+@pytest.mark.parametrize("name", ["md_raid1", "md_degraded", "md_events_diverge", "md_raid10", "md_raid5_resync", "md_unplug"])
+def test_recording_replays_to_the_facts_the_guest_produced(name):
+    recorded = load_host(name)["facts"]["lifeline_md"]
+    assert without_messages(gather(name)) == without_messages(recorded)
 
 
 def test_healthy_raid1_members_by_serial_and_a_stopped_array_found():
