@@ -6,12 +6,9 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+from ansible_collections.lifeline.storage.plugins.module_utils._findings import SEVERITY_RANK, sort_findings
+
 FACT_PREFIX = "lifeline_"
-
-
-def _rank(severity: str | None) -> int:
-    return SEVERITY_RANK.get(severity or "", len(SEVERITY_RANK))
 
 
 def host_findings(facts: dict) -> list[dict]:
@@ -25,7 +22,7 @@ def host_findings(facts: dict) -> list[dict]:
             continue
         for finding in subset.get("findings") or []:
             merged.append(dict(finding, subset=key[len(FACT_PREFIX):]))
-    return sorted(merged, key=lambda f: (_rank(f.get("severity")), f.get("subject", ""), f.get("code", "")))
+    return sort_findings(merged)
 
 
 def fleet_summary(facts_by_host: dict) -> dict:

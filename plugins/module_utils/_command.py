@@ -39,7 +39,6 @@ class CommandRunner:
         self._module = module
         self._timeout_seconds = timeout_seconds
         self._resolved: dict[str, str | None] = {}
-        self.history: list[list[str]] = []
 
     def find(self, name: str) -> str | None:
         """Absolute path of a binary, or None; looked up once per run."""
@@ -63,7 +62,6 @@ class CommandRunner:
             raise ToolMissing(cmd, None, "", "", "timeout (GNU coreutils) is not installed on this host; "
                               "it bounds every command this collection runs")
         wrapped = [timeout, "--kill-after=5", str(self._timeout_seconds)] + cmd
-        self.history.append(cmd)
         rc, stdout, stderr = self._module.run_command(
             wrapped, check_rc=False, environ_update={"LANG": "C", "LC_ALL": "C", "LC_MESSAGES": "C"})
         if rc in TIMEOUT_RCS and rc not in ok_rcs:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import posixpath
 
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError, ParseError
-from ansible_collections.lifeline.storage.plugins.module_utils._md_rules import md_findings
+from ansible_collections.lifeline.storage.plugins.module_utils._md_rules import REDUNDANT_LEVELS, md_findings
 from ansible_collections.lifeline.storage.plugins.module_utils._mdadm_conf_parse import parse_mdadm_examine_scan
 from ansible_collections.lifeline.storage.plugins.module_utils._mdadm_parse import (
     parse_mdadm_detail_export,
@@ -26,12 +26,11 @@ from ansible_collections.lifeline.storage.plugins.module_utils._mdstat_parse imp
 )
 
 MDSTAT = "/proc/mdstat"
-REDUNDANT_LEVELS = ("raid1", "raid4", "raid5", "raid6", "raid10")
 
 # mdstat names the running operation differently from sysfs; facts use the sysfs words.
 _MDSTAT_ACTION_TO_SYSFS = {"recovery": "recover"}
-# mdstat member flags, as parsed, mapped to the role they imply when sysfs is unreadable.
-_FLAG_ROLES = (("faulty", "faulty"), ("journal", "journal"), ("replacement", "replacement"), ("spare", "spare"))
+# mdstat member flags that name a role, used when sysfs is unreadable; first match wins.
+_ROLE_FLAGS = ("faulty", "journal", "replacement", "spare")
 
 
 def _int_or_none(text: str | None) -> int | None:
@@ -55,9 +54,9 @@ def _member_role(state_words: list[str], slot: int | None, flags: list[str]) -> 
     if slot is not None:
         # A member that holds a slot but is not in sync is being rebuilt into it.
         return "rebuilding"
-    for flag, role in _FLAG_ROLES:
+    for flag in _ROLE_FLAGS:
         if flag in flags:
-            return role
+            return flag
     return "spare" if words else "unknown"
 
 

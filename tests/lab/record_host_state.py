@@ -60,9 +60,6 @@ def main() -> int:
             return target
 
     class RecordingRunner:
-        def __init__(self) -> None:
-            self.history: list[list[str]] = []
-
         def find(self, name: str) -> str | None:
             path = shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", "")] + SYSTEM_PATHS))
             record["binaries"][name] = path
