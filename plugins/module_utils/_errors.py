@@ -35,3 +35,15 @@ class CommandError(RuntimeError):
 
     def as_dict(self) -> dict:
         return {"msg": str(self), "cmd": self.cmd, "rc": self.rc, "stdout": self.stdout, "stderr": self.stderr}
+
+
+class LibraryMissing(RuntimeError):
+    """A Python library that a subset needs is not importable on the managed host.
+
+    The message is Ansible's standard missing-library text, so operators see the same words
+    (and the same install hint) as for any other module.
+    """
+
+    def __init__(self, message: str, import_traceback: str) -> None:
+        super().__init__(message)
+        self.import_traceback = import_traceback

@@ -50,6 +50,9 @@ def build_identity_map(block_devices: list[dict], by_id_targets: dict[str, str])
             "serial": record.get("serial") or disk.get("serial"),
             "wwn": record.get("wwn") or disk.get("wwn"),
             "model": record.get("model") or disk.get("model"),
+            "size_bytes": record.get("size_bytes"),
+            "rotational": record.get("rotational"),
+            "transport": record.get("transport") or disk.get("transport"),
             "by_id": [posixpath.join(BY_ID_DIR, link) for link in links],
             "stable_name": posixpath.join(BY_ID_DIR, links[0]) if links else None,
         }
@@ -66,6 +69,9 @@ def unknown_identity(kernel_name: str) -> dict:
         "serial": None,
         "wwn": None,
         "model": None,
+        "size_bytes": None,
+        "rotational": None,
+        "transport": None,
         "by_id": [],
         "stable_name": None,
     }
@@ -98,6 +104,10 @@ class IdentityMap:
         """Identity of a kernel name or /dev path; unknown fields are None, never guessed."""
         kernel_name = posixpath.basename(device)
         return dict(self._identities.get(kernel_name) or unknown_identity(kernel_name))
+
+    def disks(self) -> list[str]:
+        """Kernel names of whole disks (lsblk type "disk"), in name order."""
+        return sorted(name for name, identity in self._identities.items() if identity["type"] == "disk")
 
     def as_dict(self) -> dict[str, dict]:
         return {name: dict(identity) for name, identity in self._identities.items()}

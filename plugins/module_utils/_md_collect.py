@@ -304,5 +304,5 @@ class MdCollector:
         return facts
 
 
-def collect_md(runner, files, identity) -> dict:
+def collect_md(runner, files, identity, options: dict | None = None) -> dict:  # pylint: disable=unused-argument
     return MdCollector(runner, files, identity).collect()

@@ -9,14 +9,17 @@ in its own facts; the others are still gathered.
 
 from __future__ import annotations
 
-from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError, ParseError
+from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError, LibraryMissing, ParseError
 from ansible_collections.lifeline.storage.plugins.module_utils._findings import make_finding
 from ansible_collections.lifeline.storage.plugins.module_utils._identity import IdentityMap
 from ansible_collections.lifeline.storage.plugins.module_utils._md_collect import collect_md
+from ansible_collections.lifeline.storage.plugins.module_utils._smart_collect import collect_smart
 
 # subset name -> (fact key, collector). A tuple, so no caller can change the table.
+# A collector is called as collector(runner, files, identity, options).
 SUBSETS = (
     ("md", "lifeline_md", collect_md),
+    ("smart", "lifeline_smart", collect_smart),
 )
 SUBSET_NAMES = tuple(subset[0] for subset in SUBSETS)
 
@@ -48,17 +51,20 @@ def unavailable(subset: str, reason: str) -> dict:
     }
 
 
-def gather_storage_facts(runner, files, subsets: list[str]) -> dict[str, dict]:
-    """Fact key -> facts for each subset in SUBSETS order."""
+def gather_storage_facts(runner, files, subsets: list[str], options: dict | None = None) -> dict[str, dict]:
+    """Fact key -> facts for each subset in SUBSETS order; OPTIONS are the module's subset options."""
     identity = IdentityMap.gather(runner, files)
     gathered: dict[str, dict] = {}
     for name, fact_key, collector in SUBSETS:
         if name not in subsets:
             continue
         try:
-            facts = collector(runner, files, identity)
+            facts = collector(runner, files, identity, options or {})
         except (CommandError, ParseError, OSError) as error:
             facts = unavailable(name, str(error))
+        except LibraryMissing as error:
+            facts = unavailable(name, str(error))
+            facts["import_traceback"] = error.import_traceback
         facts["identity_error"] = identity.error
         gathered[fact_key] = facts
     return gathered

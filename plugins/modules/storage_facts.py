@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: storage_facts
-short_description: Gather md RAID facts and actionable findings, naming every disk by serial
+short_description: Gather md RAID and SMART facts with actionable findings, naming every disk by serial
 version_added: 0.1.0
 description:
   - Gathers storage facts from a host in one run, like M(ansible.builtin.setup), for the subsets
@@ -15,18 +15,29 @@ description:
     and C(/sys/block/mdX/md/), every member with its slot, role, event count and stable identity
     (serial, WWN, C(/dev/disk/by-id) path), every md superblock found on a device that is not part of
     a running array (C(mdadm --examine --scan)), and a list of findings an operator can act on.
+  - The C(smart) subset (C(ansible_facts.lifeline_smart)) reports every whole disk's SMART data read
+    with the pySMART library (identity, power-on hours, temperature, ATA attributes, NVMe health,
+    error and self-test logs) and a C(health) verdict from the rule table in the collection's
+    C(docs/smart-health.md). Disks are queried in parallel, each first asked for its power mode with
+    C(smartctl -n standby); a disk in standby is reported and left asleep unless O(smart_wake=true).
+    A disk without SMART (virtio, some USB bridges) or whose query fails is listed with the reason;
+    no single disk fails the module.
   - The disk identity map (kernel name to serial, WWN and by-id path) is read once per run from
     C(lsblk) and C(/dev/disk/by-id) and shared by all subsets.
   - A subset that cannot be gathered (a tool or library missing, an output that cannot be parsed)
     is reported with C(available=false) and the reason in its own fact; the other subsets are still
     gathered. The module fails only when no requested subset could be gathered.
-  - Never writes to any device. Devices are opened read-only by C(mdadm --examine) and C(lsblk).
-    Every command runs in the C locale with a timeout.
+  - Never writes to any device. Devices are opened read-only by C(mdadm --examine), C(lsblk) and
+    C(smartctl), which only reads logs and never starts a self-test here. Every command runs in the
+    C locale with a timeout.
 author:
   - Lifeline Storage Maintainers (@lifeline-storage)
 requirements:
   - mdadm on the managed host for array UUIDs, event counts and superblocks outside running arrays
   - util-linux lsblk and GNU coreutils timeout on the managed host
+  - for the C(smart) subset, smartmontools 7.0 or later (smartctl) and the pySMART Python library on the
+    managed host; the P(lifeline.storage.facts#role) role installs pySMART, also on hosts without
+    internet access
 options:
   gather_subset:
     description:
@@ -39,6 +50,35 @@ options:
       - Seconds each command may run before it is stopped and reported as timed out.
     type: int
     default: 30
+  smart_wake:
+    description:
+      - Read disks that are in standby too, spinning them up.
+      - By default every smartctl call carries C(-n standby,3), and a disk in standby or sleep is
+        reported with RV(ansible_facts.lifeline_smart.disks[].query=standby) and not read.
+    type: bool
+    default: false
+    version_added: 0.2.0
+  smart_devices:
+    description:
+      - Query only these disks, named by kernel name, C(/dev) path, C(/dev/disk/by-id) path, serial or WWN.
+      - A name that matches no whole disk is listed in RV(ansible_facts.lifeline_smart.not_found) with a
+        C(SMART_DISK_NOT_FOUND) finding.
+      - By default every whole disk (C(lsblk) type C(disk)) is queried.
+    type: list
+    elements: str
+    version_added: 0.2.0
+  smart_max_workers:
+    description:
+      - How many disks are queried at the same time.
+    type: int
+    default: 8
+    version_added: 0.2.0
+  smart_selftest_max_age_hours:
+    description:
+      - A disk whose last self-test ran more than this many power-on hours ago gets a C(SMART_SELFTEST_OLD) finding.
+    type: int
+    default: 720
+    version_added: 0.2.0
 extends_documentation_fragment:
   - lifeline.storage._attributes
   - lifeline.storage._attributes.facts
@@ -59,6 +99,15 @@ EXAMPLES = r"""
 - name: Gather md facts
   lifeline.storage.storage_facts:
     gather_subset: [md]
+
+- name: Gather SMART facts of two mirror members only, leaving sleeping disks asleep
+  lifeline.storage.storage_facts:
+    gather_subset: [smart]
+    smart_devices: [WD-WCC4E1234567, WD-WCC4E7654321]
+
+- name: List failing disks by serial
+  ansible.builtin.debug:
+    msg: "{{ ansible_facts.lifeline_smart.disks | selectattr('health.status', 'equalto', 'failing') | map(attribute='serial') | list }}"
 
 - name: Fail the play when any md array is degraded
   ansible.builtin.assert:
@@ -305,6 +354,160 @@ ansible_facts:
             C(message) and C(evidence). Codes are listed in the collection's C(docs/findings.md).
           type: list
           elements: dict
+    lifeline_smart:
+      description:
+        - The C(smart) subset. Every returned field of a disk is present for every disk; a field
+          that could not be read is V(null) (or empty), never guessed.
+      returned: when O(gather_subset) includes V(smart) or V(all)
+      type: dict
+      contains:
+        available:
+          description: Whether the subset could be gathered. V(false) when pySMART or smartctl is missing, with the reason in RV(ansible_facts.lifeline_smart.error).
+          type: bool
+        error:
+          description: Why the subset could not be gathered (Ansible's standard missing-library message when pySMART is missing).
+          type: str
+        identity_error:
+          description: Set when the disk identity map is incomplete (for example C(lsblk) failed).
+          type: str
+        wake:
+          description: The value of O(smart_wake) for this run.
+          type: bool
+        not_found:
+          description: Each name in O(smart_devices) that matched no whole disk, with C(request) and C(reason).
+          type: list
+          elements: dict
+        disks:
+          description: One entry per whole disk, in kernel-name order.
+          type: list
+          elements: dict
+          contains:
+            kernel_name:
+              description: Kernel name at the time of the run (V(sda), V(nvme0n1)); it may change at the next boot.
+              type: str
+            device:
+              description: C(/dev) path.
+              type: str
+            serial:
+              description: Serial from C(lsblk), or as smartctl reports it when C(lsblk) has none.
+              type: str
+            serial_reported:
+              description: Serial as smartctl reports it (differs from RV(ansible_facts.lifeline_smart.disks[].serial) behind some USB bridges).
+              type: str
+            wwn:
+              description: World Wide Name, when the disk has one.
+              type: str
+            stable_name:
+              description: The preferred C(/dev/disk/by-id) path (serial-bearing first).
+              type: str
+            by_id:
+              description: Every C(/dev/disk/by-id) path of the disk.
+              type: list
+              elements: str
+            size_bytes:
+              description: Size as C(lsblk) reports it.
+              type: int
+            rotational:
+              description: The kernel's rotational flag.
+              type: bool
+            transport:
+              description: C(lsblk)'s transport (V(sata), V(sas), V(nvme), V(usb), ...), or V(null).
+              type: str
+            query:
+              description:
+                - What happened when the disk was asked.
+                - V(read) SMART data was read; V(standby) the disk was asleep and left so; V(unsupported) the
+                  disk has no SMART (the reason says why); V(error) the query failed or timed out (see
+                  RV(ansible_facts.lifeline_smart.disks[].error)).
+              type: str
+              choices: [read, standby, unsupported, error]
+            reason:
+              description: Why the disk was not read, in words; V(null) when it was read.
+              type: str
+            error:
+              description: For a failed command, C(msg), C(cmd), C(rc), C(stdout) and C(stderr).
+              type: dict
+            power_mode:
+              description: V(active), V(standby), V(sleep) or V(unknown) (NVMe disks and disks smartctl does not ask).
+              type: str
+            model:
+              description: Model.
+              type: str
+            firmware:
+              description: Firmware version.
+              type: str
+            interface:
+              description: How the disk is attached (V(ata), V(sata), V(sas), V(scsi), V(nvme), V(usb), V(megaraid), V(unknown)).
+              type: str
+            smartctl_type:
+              description: smartctl's device type as pySMART detected it (its C(-d) argument, for example V(sat) or V(nvme)).
+              type: str
+            capacity_bytes:
+              description: Capacity as smartctl reports it.
+              type: int
+            rotation_rate_rpm:
+              description: Rotation rate of a spinning disk.
+              type: int
+            solid_state:
+              description: V(true) for SSDs and NVMe, V(false) for spinning disks, V(null) when smartctl does not say.
+              type: bool
+            smart_supported:
+              description: Whether the device has SMART.
+              type: bool
+            smart_enabled:
+              description: Whether SMART is enabled.
+              type: bool
+            assessment:
+              description: pySMART's assessment, V(PASS), V(WARN) or V(FAIL) (from the disk's own self-assessment and attribute thresholds).
+              type: str
+            messages:
+              description: pySMART's warnings for the disk (attributes past their thresholds, SCSI sense data).
+              type: list
+              elements: str
+            power_on_hours:
+              description: Power-on hours (ATA attribute 9, the NVMe health log or the SCSI counters).
+              type: int
+            temperature_c:
+              description: Temperature in degrees Celsius.
+              type: int
+            attributes:
+              description:
+                - ATA/SATA attributes by id (as a string, for example C(attributes['197'])), each with C(id), C(name),
+                  C(normalized), C(worst), C(threshold), C(type), C(when_failed) (V(null), V(FAILING_NOW) or
+                  V(In_the_past)), C(raw) (as smartctl prints it) and C(raw_value) (its first number).
+                - Empty for NVMe and SAS disks.
+              type: dict
+            nvme:
+              description:
+                - The NVMe health log, V(null) for other disks, with C(critical_warning), C(media_errors),
+                  C(percentage_used), C(available_spare), C(available_spare_threshold), C(unsafe_shutdowns),
+                  C(error_log_entries), C(power_cycles) and C(power_on_hours).
+              type: dict
+            scsi:
+              description:
+                - SAS/SCSI counters, V(null) for other disks, with C(grown_defects), C(uncorrected_read_errors),
+                  C(uncorrected_write_errors), C(non_medium_errors) and C(power_on_hours).
+              type: dict
+            error_log_count:
+              description: Entries in the device error log (ATA error count or NVMe error log entries).
+              type: int
+            self_test:
+              description:
+                - The self-test log, with C(count), C(running) and C(last), the newest test with C(type), C(result),
+                  C(lifetime_hours) (power-on hours when it ran) and C(age_hours) (power-on hours since);
+                  C(last) is V(null) when the log is empty.
+              type: dict
+            health:
+              description:
+                - The verdict, from the rule table in C(docs/smart-health.md), with C(status) (V(healthy), V(watch),
+                  V(failing) or V(unknown)), C(score) (0 to 100, V(null) when unknown) and C(reasons) (each rule that
+                  matched, with C(code), C(verdict), C(penalty) and C(message)).
+              type: dict
+        findings:
+          description:
+            - Findings, worst first, in the same shape as the md subset's. Codes are listed in the collection's C(docs/findings.md).
+          type: list
+          elements: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -322,6 +525,10 @@ def main() -> None:
         argument_spec=dict(
             gather_subset=dict(type="list", elements="str", default=["all"]),
             gather_timeout=dict(type="int", default=30),
+            smart_wake=dict(type="bool", default=False),
+            smart_devices=dict(type="list", elements="str"),
+            smart_max_workers=dict(type="int", default=8),
+            smart_selftest_max_age_hours=dict(type="int", default=720),
         ),
         supports_check_mode=True,
     )
@@ -329,16 +536,22 @@ def main() -> None:
         subsets = resolve_subsets(module.params["gather_subset"])
     except ValueError as error:
         module.fail_json(msg=str(error))
-    if module.params["gather_timeout"] < 1:
-        module.fail_json(msg="gather_timeout must be at least 1 second, got %d" % module.params["gather_timeout"])
+    for name, minimum in (("gather_timeout", 1), ("smart_max_workers", 1), ("smart_selftest_max_age_hours", 0)):
+        if module.params[name] < minimum:
+            module.fail_json(msg="%s must be at least %d, got %d" % (name, minimum, module.params[name]))
 
     runner = CommandRunner(module, module.params["gather_timeout"])
-    facts = gather_storage_facts(runner, HostFiles(), subsets)
+    options = {name: module.params[name] for name in module.params if name.startswith("smart_")}
+    facts = gather_storage_facts(runner, HostFiles(), subsets, options)
+    import_tracebacks = [value.pop("import_traceback") for value in facts.values() if "import_traceback" in value]
     failed = [key for key, value in facts.items() if not value.get("available")]
     if facts and len(failed) == len(facts):
-        module.fail_json(
-            msg="; ".join("%s: %s" % (key, facts[key]["error"]) for key in failed),
-            ansible_facts=facts, changed=False)
+        if len(failed) == 1:
+            msg = facts[failed[0]]["error"]
+        else:
+            msg = "; ".join("%s: %s" % (key, facts[key]["error"]) for key in failed)
+        module.fail_json(msg=msg, exception=import_tracebacks[0] if import_tracebacks else None,
+                         ansible_facts=facts, changed=False)
     module.exit_json(changed=False, ansible_facts=facts)
 
 

@@ -1,0 +1,251 @@
+# Copyright: lifeline.storage contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private to lifeline.storage: one disk's SMART data, read through pySMART.
+
+pySMART owns the device model and the parsing of smartctl's output. Its smartctl calls are
+routed through the collection's CommandRunner (timeout, C locale, errors that carry the
+command), and unless waking is allowed every call carries smartctl's no-wake option.
+"""
+
+from __future__ import annotations
+
+import traceback
+
+from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError
+from ansible_collections.lifeline.storage.plugins.module_utils._smartctl_parse import (
+    NO_WAKE_ARGS,
+    STANDBY_EXIT_STATUS,
+    is_standby_result,
+    low_power_mode,
+    parse_ata_error_count,
+    parse_smartctl_info,
+)
+
+PYSMART_IMPORT_ERROR: str | None
+try:
+    from pySMART import Device as PySmartDevice
+    from pySMART.interface.ata import AtaAttributes
+    from pySMART.interface.nvme import NvmeAttributes
+    from pySMART.interface.scsi import SCSIAttributes
+    from pySMART.smartctl import Smartctl as PySmartSmartctl
+    PYSMART_IMPORT_ERROR = None
+except ImportError:
+    PySmartDevice = AtaAttributes = NvmeAttributes = SCSIAttributes = None
+    PySmartSmartctl = object
+    PYSMART_IMPORT_ERROR = traceback.format_exc()
+
+class DiskAsleep(Exception):
+    """smartctl stopped because answering would have woken the disk."""
+
+    def __init__(self, mode: str) -> None:
+        super().__init__("the disk is in %s mode" % mode)
+        self.mode = mode
+
+
+class RunnerSmartctl(PySmartSmartctl):
+    """pySMART's smartctl interface, running every call through the collection's runner.
+
+    Keeps the text of each call so fields pySMART does not model can be read from it.
+    """
+
+    def __init__(self, runner, wake: bool) -> None:
+        if PYSMART_IMPORT_ERROR is None:
+            super().__init__(smartctl_path="smartctl")
+        self._runner = runner
+        self._wake = wake
+        self.outputs: list[tuple[list[str], str]] = []
+
+    def _exec(self, cmd: list[str]) -> tuple[list[str], int]:
+        args = list(cmd[1:]) if self._wake else list(NO_WAKE_ARGS) + list(cmd[1:])
+        # smartctl's exit status is a bit mask of findings, not success or failure.
+        result = self._runner.run("smartctl", args, ok_rcs=tuple(range(256)))
+        # run_command keeps undecodable bytes as surrogates, which facts cannot carry as JSON;
+        # pySMART's own decoder detects the encoding of the bytes (Windows code pages and the like).
+        output = "\n".join(self._decode_output(result.stdout.encode("utf-8", "surrogateescape")))
+        if not self._wake and is_standby_result(result.rc, output):
+            raise DiskAsleep(low_power_mode(output) or "standby")
+        self.outputs.append((result.cmd, output))
+        return output.splitlines(), result.rc
+
+
+def check_power_mode(runner, device: str, wake: bool) -> dict:
+    """`smartctl -i`, with the no-wake option unless WAKE: power mode and SMART support."""
+    args = ["-i", device] if wake else list(NO_WAKE_ARGS) + ["-i", device]
+    result = runner.run("smartctl", args, ok_rcs=tuple(range(256)))
+    info = parse_smartctl_info(result.stdout)
+    info["standby"] = not wake and result.rc == STANDBY_EXIT_STATUS and info["power_mode"] is not None
+    info["rc"] = result.rc
+    info["output"] = result.stdout
+    return info
+
+
+def _int_or_none(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _attribute(attribute) -> dict:
+    return {
+        "id": attribute.num,
+        "name": attribute.name,
+        "normalized": _int_or_none(attribute.value),
+        "worst": _int_or_none(attribute.worst),
+        "threshold": attribute.thresh,
+        "type": attribute.type,
+        "when_failed": None if attribute.when_failed in ("-", "") else attribute.when_failed,
+        "raw": attribute.raw,
+        "raw_value": attribute.raw_int,
+    }
+
+
+def ata_attributes(device) -> dict[str, dict]:
+    """Attribute id (as a string, for JSON) -> attribute; only for ATA/SATA data."""
+    if AtaAttributes is None or not isinstance(device.if_attributes, AtaAttributes):
+        return {}
+    return {str(attribute.num): _attribute(attribute)
+            for attribute in device.if_attributes.legacyAttributes if attribute is not None}
+
+
+def nvme_health(device) -> dict | None:
+    if NvmeAttributes is None or not isinstance(device.if_attributes, NvmeAttributes):
+        return None
+    health = device.if_attributes
+    return {
+        "critical_warning": health.criticalWarning,
+        "media_errors": health.integrityErrors,
+        "percentage_used": health.percentageUsed,
+        "available_spare": health.availableSpare,
+        "available_spare_threshold": health.availableSpareThreshold,
+        "unsafe_shutdowns": health.unsafeShutdowns,
+        "error_log_entries": health.errorEntries,
+        "power_cycles": health.powerCycles,
+        "power_on_hours": health.powerOnHours,
+    }
+
+
+def scsi_health(device) -> dict | None:
+    if SCSIAttributes is None or not isinstance(device.if_attributes, SCSIAttributes):
+        return None
+    diagnostics = device.if_attributes.diagnostics
+    return {
+        "grown_defects": diagnostics.Reallocated_Sector_Ct,
+        "uncorrected_read_errors": diagnostics._Uncorrected_Reads,  # pylint: disable=protected-access
+        "uncorrected_write_errors": diagnostics._Uncorrected_Writes,  # pylint: disable=protected-access
+        "non_medium_errors": diagnostics.Non_Medium_Errors,
+        "power_on_hours": diagnostics.Power_On_Hours,
+    }
+
+
+def power_on_hours(attributes: dict[str, dict], nvme: dict | None, scsi: dict | None) -> int | None:
+    if "9" in attributes:
+        return attributes["9"]["raw_value"]
+    if nvme is not None:
+        return nvme["power_on_hours"]
+    if scsi is not None:
+        return scsi["power_on_hours"]
+    return None
+
+
+def self_test_log(device, hours_now: int | None) -> dict:
+    """The newest self-test (pySMART lists newest first), with its age in power-on hours."""
+    tests = list(device.tests or [])
+    last = None
+    if tests:
+        newest = tests[0]
+        lifetime = _int_or_none(newest.hours)
+        last = {
+            "type": newest.type,
+            "result": newest.status,
+            "lifetime_hours": lifetime,
+            "age_hours": hours_now - lifetime if hours_now is not None and lifetime is not None else None,
+        }
+    return {"count": len(tests), "last": last, "running": bool(getattr(device, "_test_running", False))}
+
+
+# lsblk's TRAN column names the attachment more exactly than smartctl's device type: a SATA
+# disk behind a SAS HBA is "sas" here and "sat" to smartctl.
+_TRANSPORTS = {"ata": "ata", "sata": "sata", "sas": "sas", "usb": "usb", "nvme": "nvme", "spi": "scsi",
+               "fc": "fc", "iscsi": "iscsi"}
+
+
+def interface_kind(dev_interface: str | None, transport: str | None) -> str:
+    """ata, sata, sas, scsi, nvme, usb, ...: how the disk is attached, as an operator names it."""
+    if transport in _TRANSPORTS:
+        return _TRANSPORTS[transport]
+    if dev_interface is None:
+        return "unknown"
+    kind = dev_interface.lower()
+    if "megaraid" in kind:
+        return "megaraid"
+    if kind in ("sat", "sata", "ata"):
+        return "sata" if kind != "ata" else "ata"
+    if kind in ("nvme", "sntasmedia", "sntjmicron", "sntrealtek"):
+        return "nvme"
+    return kind
+
+
+def _capacity_bytes(device) -> int | None:
+    try:
+        return device.size or None
+    except (ValueError, TypeError):  # a capacity text humanfriendly cannot read
+        return None
+
+
+def _solid_state(device, info: dict) -> bool | None:
+    if device.is_ssd or info["solid_state"]:
+        return True
+    if device.rotation_rate or info["rotation_rate_rpm"]:
+        return False
+    return None
+
+
+def device_facts(device, smartctl_outputs: list[tuple[list[str], str]], transport: str | None) -> dict:
+    """Everything the smart subset reports about one disk that pySMART read."""
+    all_output = "\n".join(output for cmd, output in smartctl_outputs if "--all" in cmd)
+    info = parse_smartctl_info(all_output)
+    dev_interface = device.dev_interface
+    attributes = ata_attributes(device)
+    nvme = nvme_health(device)
+    scsi = scsi_health(device)
+    hours = power_on_hours(attributes, nvme, scsi)
+    if nvme is not None:
+        error_log_count = nvme["error_log_entries"]
+    elif attributes:
+        error_log_count = parse_ata_error_count(all_output)
+    else:
+        error_log_count = None
+    return {
+        "model": device.model,
+        "firmware": device.firmware,
+        "serial_reported": device.serial,
+        "interface": interface_kind(dev_interface, transport),
+        "smartctl_type": device.smartctl_interface,
+        "capacity_bytes": _capacity_bytes(device),
+        "rotation_rate_rpm": device.rotation_rate or info["rotation_rate_rpm"],
+        "solid_state": _solid_state(device, info),
+        "smart_supported": bool(device.smart_capable),
+        "smart_enabled": bool(device.smart_enabled),
+        "assessment": device.assessment,
+        "messages": list(device.messages or []),
+        "power_on_hours": hours,
+        "temperature_c": device.temperature,
+        "attributes": attributes,
+        "nvme": nvme,
+        "scsi": scsi,
+        "error_log_count": error_log_count,
+        "self_test": self_test_log(device, hours),
+    }
+
+
+def read_device(runner, device_path: str, wake: bool, transport: str | None, interface: str | None = None) -> dict:
+    """Query one disk with pySMART; raises DiskAsleep or CommandError.
+
+    INTERFACE (a smartctl -d type) skips pySMART's detection; None lets it detect.
+    """
+    smartctl = RunnerSmartctl(runner, wake)
+    device = PySmartDevice(device_path, interface=interface, smartctl=smartctl)
+    if device.smartctl_interface is None and not smartctl.outputs:
+        raise CommandError(["smartctl", device_path], None, "", "", "pySMART could not open %s" % device_path)
+    return device_facts(device, smartctl.outputs, transport)

@@ -1,0 +1,153 @@
+"""The smart subset end to end: power check, pySMART reading, verdicts and findings.
+
+smartctl is replayed from outputs recorded on the lab guest (tests/unit/fixtures/smart/lab) and
+from a standby answer (fixtures/smart/standby); see fixtures/smart/SOURCES.md.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.lifeline.storage.plugins.module_utils._errors import LibraryMissing
+from ansible_collections.lifeline.storage.plugins.module_utils._identity import IdentityMap, build_identity_map
+from ansible_collections.lifeline.storage.plugins.module_utils import _smart_collect
+from ansible_collections.lifeline.storage.plugins.module_utils._smart_collect import collect_smart, select_disks
+from ansible_collections.lifeline.storage.plugins.module_utils._smartctl_parse import NO_WAKE_ARGS
+
+from .smartctl_replay import FIXTURES, SmartctlReplay
+
+LAB = FIXTURES / "lab"
+STANDBY = FIXTURES / "standby"
+
+
+def lab_identity(extra: tuple[dict, ...] = ()) -> IdentityMap:
+    """The lab guest's disks as lsblk and /dev/disk/by-id describe them."""
+    records = [
+        {"kernel_name": "sda", "type": "disk", "parent": None, "serial": "IDE0001", "wwn": None,
+         "model": "QEMU HARDDISK", "size_bytes": 536870912, "rotational": True, "transport": "ata"},
+        {"kernel_name": "nvme0n1", "type": "disk", "parent": None, "serial": "NVME0001", "wwn": None,
+         "model": "QEMU NVMe Ctrl", "size_bytes": 536870912, "rotational": False, "transport": "nvme"},
+        {"kernel_name": "vdb", "type": "disk", "parent": None, "serial": "VIRT0001", "wwn": None,
+         "model": None, "size_bytes": 536870912, "rotational": True, "transport": None},
+        {"kernel_name": "vdb1", "type": "part", "parent": "vdb", "serial": None, "wwn": None,
+         "model": None, "size_bytes": 1048576, "rotational": True, "transport": None},
+        {"kernel_name": "md0", "type": "raid1", "parent": "vdb1", "serial": None, "wwn": None,
+         "model": None, "size_bytes": 1048576, "rotational": True, "transport": None},
+    ] + list(extra)
+    by_id = {"ata-QEMU_HARDDISK_IDE0001": "sda", "nvme-QEMU_NVMe_Ctrl_NVME0001": "nvme0n1", "virtio-VIRT0001": "vdb"}
+    return IdentityMap(build_identity_map(records, by_id), None)
+
+
+def by_serial(facts: dict) -> dict[str, dict]:
+    return {disk["serial"]: disk for disk in facts["disks"]}
+
+
+def test_lab_disks_ide_and_nvme_read_virtio_unsupported():
+    runner = SmartctlReplay(LAB)
+    facts = collect_smart(runner, None, lab_identity(), {})
+    disks = by_serial(facts)
+    assert sorted(disks) == ["IDE0001", "NVME0001", "VIRT0001"]  # whole disks only: no partition, no md
+
+    ide = disks["IDE0001"]
+    assert (ide["query"], ide["model"], ide["firmware"], ide["interface"], ide["smartctl_type"]) == (
+        "read", "QEMU HARDDISK", "2.5+", "ata", "sat")
+    assert ide["power_mode"] == "active"
+    assert ide["power_on_hours"] == 1 and ide["temperature_c"] == 31  # 9 Power_On_Hours raw 1; 190 raw 31
+    assert ide["attributes"]["5"] == {"id": 5, "name": "Reallocated_Sector_Ct", "normalized": 100, "worst": 100,
+                                      "threshold": 36, "type": "Pre-fail", "when_failed": None, "raw": "0", "raw_value": 0}
+    assert ide["error_log_count"] == 0  # "No Errors Logged"
+    assert ide["self_test"] == {"count": 0, "last": None, "running": False}
+    assert ide["health"] == {"status": "healthy", "score": 100, "reasons": []}
+    assert ide["stable_name"] == "/dev/disk/by-id/ata-QEMU_HARDDISK_IDE0001"
+
+    nvme = disks["NVME0001"]
+    assert (nvme["query"], nvme["interface"], nvme["temperature_c"]) == ("read", "nvme", 50)
+    assert nvme["nvme"]["critical_warning"] == 0 and nvme["nvme"]["media_errors"] == 0
+    assert nvme["health"]["status"] == "healthy"
+
+    virtio = disks["VIRT0001"]
+    assert virtio["query"] == "unsupported"
+    assert "cannot detect its device type" in virtio["reason"]
+    assert virtio["health"]["status"] == "unknown"
+    assert ("SMART_UNSUPPORTED", "VIRT0001") in [(f["code"], f["subject"]) for f in facts["findings"]]
+    # A virtio disk costs one call: the power check tells it has no SMART.
+    assert [call for call in runner.calls if call[-1] == "/dev/vdb"] == [["smartctl", "-n", "standby,3", "-i", "/dev/vdb"]]
+
+
+def test_every_call_carries_the_no_wake_option():
+    runner = SmartctlReplay(LAB)
+    collect_smart(runner, None, lab_identity(), {})
+    assert len(runner.calls) == 7  # -i on three disks; -d test and --all on two
+    for call in runner.calls:
+        assert call[1:3] == list(NO_WAKE_ARGS), call
+
+
+def test_standby_disk_is_skipped_after_one_call():
+    runner = SmartctlReplay(STANDBY)
+    sleeper = {"kernel_name": "sdc", "type": "disk", "parent": None, "serial": "SLEEPY01", "wwn": None,
+               "model": "WDC WD40EFRX", "size_bytes": 4000787030016, "rotational": True, "transport": "sata"}
+    identity = IdentityMap(build_identity_map([sleeper], {}), None)
+    facts = collect_smart(runner, None, identity, {})
+    disk = facts["disks"][0]
+    assert (disk["query"], disk["power_mode"]) == ("standby", "standby")
+    assert disk["health"]["status"] == "unknown"
+    assert runner.calls == [["smartctl", "-n", "standby,3", "-i", "/dev/sdc"]]
+    assert [f["code"] for f in facts["findings"]] == ["SMART_DISK_STANDBY"]
+
+
+def test_wake_true_queries_without_the_no_wake_option():
+    runner = SmartctlReplay(LAB)
+    facts = collect_smart(runner, None, lab_identity(), {"smart_wake": True, "smart_devices": ["IDE0001"]})
+    assert [disk["serial"] for disk in facts["disks"]] == ["IDE0001"]
+    assert facts["disks"][0]["query"] == "read"
+    assert runner.calls == [["smartctl", "-i", "/dev/sda"], ["smartctl", "-d", "test", "/dev/sda"],
+                            ["smartctl", "-d", "sat", "--all", "/dev/sda"]]
+
+
+def test_a_disk_that_errors_is_reported_and_others_still_read():
+    # No recording exists for sdz: the replay fails its call as smartctl failing would.
+    broken = {"kernel_name": "sdz", "type": "disk", "parent": None, "serial": "BROKEN01", "wwn": None,
+              "model": None, "size_bytes": None, "rotational": None, "transport": "sata"}
+    facts = collect_smart(SmartctlReplay(LAB), None, lab_identity((broken,)), {})
+    disks = by_serial(facts)
+    assert disks["BROKEN01"]["query"] == "error"
+    assert disks["BROKEN01"]["error"]["cmd"] == ["smartctl", "-n", "standby,3", "-i", "/dev/sdz"]
+    assert disks["IDE0001"]["query"] == "read"
+    assert "SMART_QUERY_FAILED" in [f["code"] for f in facts["findings"]]
+
+
+def test_select_disks_by_serial_by_id_path_and_kernel_name():
+    identity = lab_identity()
+    chosen, not_found = select_disks(identity, ["NVME0001", "/dev/disk/by-id/ata-QEMU_HARDDISK_IDE0001", "vdb", "NOPE"])
+    assert chosen == ["nvme0n1", "sda", "vdb"]
+    assert not_found == [{"request": "NOPE", "reason": "no whole disk on this host is named NOPE"}]
+    # A partition is not a disk SMART can be asked about.
+    assert select_disks(identity, ["vdb1"])[0] == []
+
+
+def test_missing_pysmart_raises_the_standard_message(monkeypatch):
+    monkeypatch.setattr(_smart_collect, "PYSMART_IMPORT_ERROR", "Traceback: No module named 'pySMART'")
+    with pytest.raises(LibraryMissing) as raised:
+        collect_smart(SmartctlReplay(LAB), None, lab_identity(), {})
+    assert "Failed to import the required Python library (pySMART)" in str(raised.value)
+    assert "No module named" in raised.value.import_traceback
+
+
+def test_missing_smartctl_names_the_tool():
+    from ansible_collections.lifeline.storage.plugins.module_utils._command import ToolMissing
+
+    class NoSmartctl(SmartctlReplay):
+        def run(self, name, args, ok_rcs=(0,)):
+            raise ToolMissing([name] + list(args), None, "", "", "%s is not installed on this host" % name)
+
+    with pytest.raises(ToolMissing, match="smartctl is not installed"):
+        collect_smart(NoSmartctl(LAB, missing=("smartctl",)), None, lab_identity(), {})
+
+
+def test_selftest_findings_respect_the_age_limit():
+    disk = {"query": "read", "interface": "sata", "device": "/dev/sda", "serial": "S1", "stable_name": None,
+            "self_test": {"count": 1, "running": False,
+                          "last": {"type": "Short offline", "result": "Completed without error", "lifetime_hours": 100, "age_hours": 800}}}
+    old = _smart_collect._self_test_findings(disk, "S1", {}, 720)
+    assert [f["code"] for f in old] == ["SMART_SELFTEST_OLD"]
+    assert _smart_collect._self_test_findings(disk, "S1", {}, 1000) == []
