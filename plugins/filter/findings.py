@@ -25,6 +25,18 @@ def host_findings(facts: dict) -> list[dict]:
     return sort_findings(merged)
 
 
+def disk_health_counts(facts: dict) -> dict | None:
+    """Disks per SMART health status, or None when the host's facts have no smart subset."""
+    smart = facts.get("lifeline_smart")
+    if not isinstance(smart, dict) or not smart.get("available"):
+        return None
+    counts = {"healthy": 0, "watch": 0, "failing": 0, "unknown": 0}
+    for disk in smart.get("disks") or []:
+        status = (disk.get("health") or {}).get("status", "unknown")
+        counts[status if status in counts else "unknown"] += 1
+    return counts
+
+
 def fleet_summary(facts_by_host: dict) -> dict:
     """Hosts x findings, worst host first.
 
@@ -45,7 +57,7 @@ def fleet_summary(facts_by_host: dict) -> dict:
         for finding in findings:
             counts[finding.get("severity")] = counts.get(finding.get("severity"), 0) + 1
         hosts.append({"host": host, "status": findings[0]["severity"] if findings else "ok",
-                      "counts": counts, "findings": findings})
+                      "counts": counts, "findings": findings, "disk_health": disk_health_counts(facts)})
     order = dict(SEVERITY_RANK, unknown=-1, ok=len(SEVERITY_RANK))
     hosts.sort(key=lambda h: (order.get(h["status"], 99), -sum(h["counts"].values()), h["host"]))
     totals = {severity: sum(h["counts"].get(severity, 0) for h in hosts) for severity in SEVERITY_RANK}

@@ -37,3 +37,12 @@ def test_two_runs_report_no_change_and_write_reports(request, tmp_path):
     severities = [f["severity"] for f in lab["findings"]]
     assert severities == sorted(severities, key=["critical", "warning", "info"].index)
     assert "lifeline-lab: CRITICAL" in (reports / "fleet-summary.txt").read_text()
+
+    # The smart subset joins the run: the role installed pySMART, the QEMU IDE and NVMe disks
+    # were read, the virtio disks have no SMART, and the summary counts disks by health.
+    smart = {d["serial"]: d for d in host_report["lifeline_smart"]["disks"]}
+    assert all(smart[s]["query"] == "read" for s in ("IDE0001", "IDE0002", "NVME0001"))
+    assert all(smart[s]["query"] == "unsupported" for s in ("VIRT0001", "VIRT0002", "VIRT0003", "VIRT0004"))
+    assert lab["disk_health"]["healthy"] == 3
+    assert "SMART_UNSUPPORTED" in [f["code"] for f in lab["findings"]]
+    assert "disks by SMART health: 0 failing, 0 watch, 3 healthy" in (reports / "fleet-summary.txt").read_text()

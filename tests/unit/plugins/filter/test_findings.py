@@ -38,3 +38,19 @@ def test_wrong_input_is_a_clear_error(bad_input):
         fleet_summary(bad_input)
     with pytest.raises(AnsibleFilterError):
         host_findings(bad_input)
+
+
+def test_fleet_summary_counts_disks_by_smart_health():
+    def disk(status):
+        return {"health": {"status": status}}
+
+    facts = {
+        "db1": {"lifeline_smart": {"available": True, "findings": [],
+                                   "disks": [disk("healthy"), disk("failing"), disk("unknown"), disk("healthy")]}},
+        "db2": {"lifeline_md": {"available": True, "findings": []}},
+        "db3": {"lifeline_smart": {"available": False, "findings": [], "error": "pySMART missing"}},
+    }
+    hosts = {h["host"]: h for h in fleet_summary(facts)["hosts"]}
+    assert hosts["db1"]["disk_health"] == {"healthy": 2, "watch": 0, "failing": 1, "unknown": 1}
+    assert hosts["db2"]["disk_health"] is None
+    assert hosts["db3"]["disk_health"] is None
