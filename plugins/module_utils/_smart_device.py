@@ -34,6 +34,7 @@ except ImportError:
     PySmartSmartctl = object
     PYSMART_IMPORT_ERROR = traceback.format_exc()
 
+
 class DiskAsleep(Exception):
     """smartctl stopped because answering would have woken the disk."""
 

@@ -362,7 +362,9 @@ ansible_facts:
       type: dict
       contains:
         available:
-          description: Whether the subset could be gathered. V(false) when pySMART or smartctl is missing, with the reason in RV(ansible_facts.lifeline_smart.error).
+          description:
+            - Whether the subset could be gathered.
+            - V(false) when pySMART or smartctl is missing, with the reason in RV(ansible_facts.lifeline_smart.error).
           type: bool
         error:
           description: Why the subset could not be gathered (Ansible's standard missing-library message when pySMART is missing).

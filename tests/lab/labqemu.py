@@ -9,6 +9,7 @@ same properties plugs it back where it was (legacy ``-drive`` would delete the n
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,18 @@ def _virtio(index: int, slot: int) -> DataDisk:
                     (("bus", "pci.0"), ("addr", hex(slot))), f"virtio-{serial}", "vd" + "bcde"[index - 1])
 
 
+def _extra_nvme_disks(count_text: str) -> tuple[DataDisk, ...]:
+    """NVMe disks nvme2.. beyond the standard set, for benchmarks that need many SMART disks.
+
+    Their kernel names depend on probe order and are not verified; nothing may rely on them.
+    """
+    count = int(count_text or "0")
+    if not 0 <= count <= 8:
+        raise ValueError(f"LIFELINE_LAB_EXTRA_NVME must be 0..8, got {count}")
+    return tuple(DataDisk(f"nvme{n}", f"NVME{n:04d}", "nvme", "nvme", (("bus", "pci.0"), ("addr", hex(0x9 + n - 1))),
+                          f"nvme-QEMU_NVMe_Ctrl_NVME{n:04d}", f"nvme{n - 1}n1") for n in range(2, count + 2))
+
+
 # The root disk sits in slot 0x4, before every data disk, so it is probed first and is vda.
 ROOT_PLACEMENT = (("bus", "pci.0"), ("addr", "0x4"))
 NET_PLACEMENT = (("bus", "pci.0"), ("addr", "0x3"))
@@ -67,7 +80,7 @@ DATA_DISKS: tuple[DataDisk, ...] = (
              "ata-QEMU_HARDDISK_IDE0002", "sdb"),
     DataDisk("nvme1", "NVME0001", "nvme", "nvme", (("bus", "pci.0"), ("addr", "0x9")),
              "nvme-QEMU_NVMe_Ctrl_NVME0001", "nvme0n1"),
-)
+) + _extra_nvme_disks(os.environ.get("LIFELINE_LAB_EXTRA_NVME", "0"))
 
 
 def data_disk(device_id: str) -> DataDisk:

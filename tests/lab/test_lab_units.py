@@ -209,3 +209,16 @@ def test_qmp_client_negotiates_executes_and_waits_for_events(tmp_path: Path) -> 
 def test_qmp_client_names_the_socket_it_cannot_reach(tmp_path: Path) -> None:
     with pytest.raises(QmpError, match="cannot connect to QMP socket .*missing.sock"):
         QmpClient(tmp_path / "missing.sock", timeout=1).connect()
+
+
+def test_extra_nvme_disks_for_benchmarks():
+    from labqemu import _extra_nvme_disks
+
+    extra = _extra_nvme_disks("2")
+    assert [(d.device_id, d.serial, d.by_id) for d in extra] == [
+        ("nvme2", "NVME0002", "nvme-QEMU_NVMe_Ctrl_NVME0002"), ("nvme3", "NVME0003", "nvme-QEMU_NVMe_Ctrl_NVME0003")]
+    # Each in a PCI slot of its own, after the standard NVMe disk in 0x9.
+    assert [dict(d.placement)["addr"] for d in extra] == ["0xa", "0xb"]
+    assert _extra_nvme_disks("") == ()
+    with pytest.raises(ValueError, match="LIFELINE_LAB_EXTRA_NVME must be 0..8"):
+        _extra_nvme_disks("9")
