@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible.module_utils.basic import missing_required_lib
-
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError, LibraryMissing
 from ansible_collections.lifeline.storage.plugins.module_utils._findings import make_finding, sort_findings
 from ansible_collections.lifeline.storage.plugins.module_utils._smart_device import (
@@ -158,6 +156,9 @@ def collect_smart(runner, files, identity, options: dict | None = None) -> dict:
     """The `lifeline_smart` fact."""
     settings = dict(DEFAULT_OPTIONS, **(options or {}))
     if PYSMART_IMPORT_ERROR is not None:
+        # Imported here, not at the top: the recorder of lab host states runs this code where
+        # only the collection, not ansible, is on the path.
+        from ansible.module_utils.basic import missing_required_lib  # pylint: disable=import-outside-toplevel
         raise LibraryMissing(missing_required_lib("pySMART", reason="for the smart subset"), PYSMART_IMPORT_ERROR)
     if not runner.has("smartctl"):
         runner.run("smartctl", ["--version"])  # raises ToolMissing with the standard message

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError, LibraryMissing, ParseError
 from ansible_collections.lifeline.storage.plugins.module_utils._findings import make_finding
 from ansible_collections.lifeline.storage.plugins.module_utils._identity import IdentityMap
+from ansible_collections.lifeline.storage.plugins.module_utils._lvm_collect import collect_lvm
 from ansible_collections.lifeline.storage.plugins.module_utils._md_collect import collect_md
 from ansible_collections.lifeline.storage.plugins.module_utils._smart_collect import collect_smart
 
@@ -20,6 +21,7 @@ from ansible_collections.lifeline.storage.plugins.module_utils._smart_collect im
 SUBSETS = (
     ("md", "lifeline_md", collect_md),
     ("smart", "lifeline_smart", collect_smart),
+    ("lvm", "lifeline_lvm", collect_lvm),
 )
 SUBSET_NAMES = tuple(subset[0] for subset in SUBSETS)
 

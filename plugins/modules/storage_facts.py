@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: storage_facts
-short_description: Gather md RAID and SMART facts with actionable findings, naming every disk by serial
+short_description: Gather md RAID, SMART and LVM facts with actionable findings, naming every disk by serial
 version_added: 0.1.0
 description:
   - Gathers storage facts from a host in one run, like M(ansible.builtin.setup), for the subsets
@@ -22,6 +22,9 @@ description:
     C(smartctl -n standby); a disk in standby is reported and left asleep unless O(smart_wake=true).
     A disk without SMART (virtio, some USB bridges) or whose query fails is listed with the reason;
     no single disk fails the module.
+  - The C(lvm) subset (C(ansible_facts.lifeline_lvm)) reports every PV, VG and LV from one read-only
+    C(lvm fullreport), including PVs that an LVM devices file hides, and for each VG whether
+    C(/etc/lvm/backup) holds a current copy of its metadata.
   - The disk identity map (kernel name to serial, WWN and by-id path) is read once per run from
     C(lsblk) and C(/dev/disk/by-id) and shared by all subsets.
   - A subset that cannot be gathered (a tool or library missing, an output that cannot be parsed)
@@ -35,6 +38,7 @@ author:
 requirements:
   - mdadm on the managed host for array UUIDs, event counts and superblocks outside running arrays
   - util-linux lsblk and GNU coreutils timeout on the managed host
+  - for the C(lvm) subset, lvm2 2.03.12 or later (C(lvm fullreport) with C(--devicesfile))
   - for the C(smart) subset, smartmontools 7.0 or later (smartctl) and the pySMART Python library on the
     managed host; the P(lifeline.storage.facts#role) role installs pySMART, also on hosts without
     internet access
@@ -508,6 +512,58 @@ ansible_facts:
         findings:
           description:
             - Findings, worst first, in the same shape as the md subset's. Codes are listed in the collection's C(docs/findings.md).
+          type: list
+          elements: dict
+    lifeline_lvm:
+      description:
+        - The C(lvm) subset, from one C(lvm fullreport --readonly --devicesfile "") call, so PVs that an LVM devices file
+          hides are reported too. A column LVM did not report is V(null).
+      returned: when O(gather_subset) includes V(lvm) or V(all)
+      type: dict
+      contains:
+        available:
+          description: Whether the subset could be gathered (V(false) when lvm is missing or its report cannot be read).
+          type: bool
+        error:
+          description: Why the subset could not be gathered.
+          type: str
+        identity_error:
+          description: Set when the disk identity map is incomplete.
+          type: str
+        devices_file:
+          description:
+            - The LVM devices file, with C(path), C(exists) and C(in_use) (lvm.conf's C(devices/use_devicesfile);
+              V(null) when lvm could not say).
+          type: dict
+        pvs:
+          description:
+            - Physical volumes with C(uuid), C(name) (the device; V(null) when missing), C(vg_name), C(vg_uuid), C(size_bytes),
+              C(free_bytes), C(dev_size_bytes), C(pe_start_bytes), C(pe_count), C(pe_alloc_count), C(attr), C(missing),
+              C(duplicate), C(exported), C(hidden_by_devices_file) (the devices file is in use and does not list this PV),
+              and the device's C(serial), C(wwn) and C(stable_name).
+          type: list
+          elements: dict
+        vgs:
+          description:
+            - Volume groups with C(uuid), C(name), C(attr), C(seqno), C(extent_size_bytes), C(extent_count),
+              C(free_extent_count), C(size_bytes), C(free_bytes), C(pv_count), C(lv_count), C(missing_pv_count), C(partial),
+              C(exported) and C(backup).
+            - C(backup) compares C(/etc/lvm/backup/<vg>) with the live metadata - C(path), C(exists), C(seqno), C(created)
+              (epoch seconds, from the file's C(creation_time)), C(age_hours), C(current) (same seqno and VG uuid as the live
+              metadata), C(error) (when the file cannot be parsed) and C(archive_count) (files in C(/etc/lvm/archive)).
+          type: list
+          elements: dict
+        lvs:
+          description:
+            - Logical volumes with C(uuid), C(name), C(hidden) (an internal LV LVM shows in brackets), C(vg_name),
+              C(full_name), C(path), C(attr), C(attributes) (C(attr) decoded - C(volume_type), C(permissions),
+              C(allocation_policy), C(allocation_locked), C(fixed_minor), C(state), C(device_open), C(target_type), C(zero),
+              C(health), C(skip_activation)), C(size_bytes), C(segtype), C(segtypes), C(segment_count), C(pool_lv), C(origin),
+              C(active) and C(health_status).
+          type: list
+          elements: dict
+        findings:
+          description: Findings, worst first, in the same shape as the md subset's (C(docs/findings.md)).
           type: list
           elements: dict
 """

@@ -38,6 +38,10 @@ def test_two_runs_report_no_change_and_write_reports(request, tmp_path):
     assert severities == sorted(severities, key=["critical", "warning", "info"].index)
     assert "lifeline-lab: CRITICAL" in (reports / "fleet-summary.txt").read_text()
 
+    # The lvm subset joins the run too (no VG in this scenario).
+    assert host_report["lifeline_lvm"]["available"] is True
+    assert host_report["lifeline_lvm"]["vgs"] == []
+
     # The smart subset joins the run: the role installed pySMART, the QEMU IDE and NVMe disks
     # were read, the virtio disks have no SMART, and the summary counts disks by health.
     smart = {d["serial"]: d for d in host_report["lifeline_smart"]["disks"]}
