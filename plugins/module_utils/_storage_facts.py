@@ -9,6 +9,7 @@ in its own facts; the others are still gathered.
 
 from __future__ import annotations
 
+from ansible_collections.lifeline.storage.plugins.module_utils._disks_collect import collect_disks
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError, LibraryMissing, ParseError
 from ansible_collections.lifeline.storage.plugins.module_utils._findings import make_finding
 from ansible_collections.lifeline.storage.plugins.module_utils._identity import IdentityMap
@@ -22,6 +23,7 @@ SUBSETS = (
     ("md", "lifeline_md", collect_md),
     ("smart", "lifeline_smart", collect_smart),
     ("lvm", "lifeline_lvm", collect_lvm),
+    ("disks", "lifeline_disks", collect_disks),
 )
 SUBSET_NAMES = tuple(subset[0] for subset in SUBSETS)
 

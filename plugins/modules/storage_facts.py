@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: storage_facts
-short_description: Gather md RAID, SMART and LVM facts with actionable findings, naming every disk by serial
+short_description: Gather md RAID, SMART, LVM and block device facts with findings, naming every disk by serial
 version_added: 0.1.0
 description:
   - Gathers storage facts from a host in one run, like M(ansible.builtin.setup), for the subsets
@@ -25,19 +25,24 @@ description:
   - The C(lvm) subset (C(ansible_facts.lifeline_lvm)) reports every PV, VG and LV from one read-only
     C(lvm fullreport), including PVs that an LVM devices file hides, and for each VG whether
     C(/etc/lvm/backup) holds a current copy of its metadata.
+  - The C(disks) subset (C(ansible_facts.lifeline_disks)) reports every block device with its stable
+    identity, partition table, every signature at any offset (C(wipefs) listing merged with a
+    C(blkid) low-level probe), holders, mount points, md and LVM membership, and whether it is blank.
   - The disk identity map (kernel name to serial, WWN and by-id path) is read once per run from
     C(lsblk) and C(/dev/disk/by-id) and shared by all subsets.
   - A subset that cannot be gathered (a tool or library missing, an output that cannot be parsed)
     is reported with C(available=false) and the reason in its own fact; the other subsets are still
     gathered. The module fails only when no requested subset could be gathered.
-  - Never writes to any device. Devices are opened read-only by C(mdadm --examine), C(lsblk) and
-    C(smartctl), which only reads logs and never starts a self-test here. Every command runs in the
+  - Never writes to any device. Devices are opened read-only by C(mdadm --examine), C(lsblk),
+    C(wipefs --no-act), C(blkid -p) and C(smartctl), which only reads logs and never starts a self-test
+    here; LVM reports run with metadata backups turned off, so not even C(/etc/lvm/backup) is written. Every command runs in the
     C locale with a timeout.
 author:
   - Lifeline Storage Maintainers (@lifeline-storage)
 requirements:
   - mdadm on the managed host for array UUIDs, event counts and superblocks outside running arrays
   - util-linux lsblk and GNU coreutils timeout on the managed host
+  - for the C(disks) subset, util-linux C(wipefs) and C(blkid)
   - for the C(lvm) subset, lvm2 2.03.12 or later (C(lvm fullreport) with C(--devicesfile))
   - for the C(smart) subset, smartmontools 7.0 or later (smartctl) and the pySMART Python library on the
     managed host; the P(lifeline.storage.facts#role) role installs pySMART, also on hosts without
@@ -560,6 +565,61 @@ ansible_facts:
               C(allocation_policy), C(allocation_locked), C(fixed_minor), C(state), C(device_open), C(target_type), C(zero),
               C(health), C(skip_activation)), C(size_bytes), C(segtype), C(segtypes), C(segment_count), C(pool_lv), C(origin),
               C(active) and C(health_status).
+          type: list
+          elements: dict
+        findings:
+          description: Findings, worst first, in the same shape as the md subset's (C(docs/findings.md)).
+          type: list
+          elements: dict
+    lifeline_disks:
+      description:
+        - The C(disks) subset. A value that could not be read is V(null) (unknown), never an empty list or V(false)
+          that would read as "nothing there".
+      returned: when O(gather_subset) includes V(disks) or V(all)
+      type: dict
+      contains:
+        available:
+          description: Whether the subset could be gathered.
+          type: bool
+        error:
+          description: What could not be read, when something could not (a missing tool, an unreadable mountinfo); V(null) otherwise.
+          type: str
+        identity_error:
+          description: Set when the disk identity map is incomplete.
+          type: str
+        missing_tools:
+          description: Which of C(wipefs) and C(blkid) the host lacks.
+          type: list
+          elements: str
+        devices:
+          description:
+            - Every block device (whole disks, partitions, md arrays, dm devices, loop devices with a backing file), in
+              kernel-name order.
+            - Identity as in the other subsets - C(kernel_name), C(device), C(type), C(disk), C(size_bytes), C(serial),
+              C(wwn), C(model), C(transport), C(rotational), C(stable_name), C(by_id).
+            - C(parent) (a partition's disk, or the only device under a dm or md device), C(slaves), C(holders) and
+              C(partitions) (kernel names, from sysfs; V(null) when sysfs cannot be read), C(major_minor), C(backing_file)
+              (loop devices).
+            - C(partition_table) - C(type) (V(gpt), V(dos), ... or V(null) when there is none), C(id) and C(offsets) (every
+              partition-table signature, both GPT headers and the protective MBR included); V(null) when unknown.
+            - C(signatures) - every signature at any offset, from C(wipefs --no-act --json) merged with C(blkid -p), each with
+              C(type), C(kind) (V(filesystem), V(swap), V(crypto), V(raid), V(lvm), V(partition_table), V(other)), C(usage),
+              C(offset) (bytes), C(uuid), C(uuid_sub), C(label), C(version) and C(source); V(null) when the device could not be
+              probed.
+            - C(ambivalent) - blkid found several signatures that contradict each other (its exit status 8).
+            - C(md_member) and C(md_array_uuid) (in mdadm's form, as in RV(ansible_facts.lifeline_md.arrays[].uuid)),
+              C(lvm_pv) and C(lvm_pv_uuid), from the signatures.
+            - C(mountpoints) (from C(/proc/self/mountinfo)), C(blank) (V(true) only when the device was read and has no
+              signature, partition table, partition, holder or mount point; V(null) when any of these is unknown),
+              C(probed_with) (which tools answered) and C(errors).
+          type: list
+          elements: dict
+        skipped:
+          description: Devices not probed (loop devices without a backing file, zram, optical drives), with C(device) and C(reason).
+          type: list
+          elements: dict
+        unreadable:
+          description: Devices whose probe failed, with C(device) and C(reason); their C(signatures) are V(null).
           type: list
           elements: dict
         findings:

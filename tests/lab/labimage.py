@@ -31,6 +31,12 @@ GUEST_PACKAGES = (
     "openssh-server",
     "python3",
     "e2fsprogs",
+    # Partition tables and the file systems the disks subset and the pre-install gate must recognise.
+    "fdisk",
+    "gdisk",
+    "xfsprogs",
+    "dosfstools",
+    "btrfs-progs",
     "kmod",
     "initramfs-tools",
     "iproute2",

@@ -8,10 +8,10 @@ from ansible_collections.lifeline.storage.plugins.module_utils._storage_facts im
 
 
 @pytest.mark.parametrize("requested, expected", [
-    (["all"], ["md", "smart", "lvm"]),
+    (["all"], ["md", "smart", "lvm", "disks"]),
     (["md"], ["md"]),
-    (["all", "!md"], ["smart", "lvm"]),
-    (["all", "!md", "!smart", "!lvm"], []),
+    (["all", "!md"], ["smart", "lvm", "disks"]),
+    (["all", "!md", "!smart", "!lvm", "!disks"], []),
     (["smart", "md", "md"], ["md", "smart"]),
 ])
 def test_resolve_subsets(requested, expected):
