@@ -170,4 +170,3 @@ def collect_lvm(runner, files, identity, options: dict | None = None) -> dict:  
         "lvs": report["lvs"],
         "findings": lvm_findings(report["pvs"], report["vgs"]),
     }
-

@@ -96,7 +96,9 @@ snapshot:
   type: dict
   contains:
     id:
-      description: The snapshot's id, C(<UTC time>-<first 8 hex digits of content_sha256>); sorts by time. V(null) in check mode when a new one would be written.
+      description:
+        - The snapshot's id, C(<UTC time>-<first 8 hex digits of content_sha256>); sorts by time.
+        - V(null) in check mode when a new one would be written.
       type: str
     path:
       description: Its directory on the host.

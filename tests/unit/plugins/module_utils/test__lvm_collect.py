@@ -27,7 +27,6 @@ from ansible_collections.lifeline.storage.plugins.module_utils._storage_facts im
 from .recorded_host import ReplayFiles, ReplayRunner, load_host
 
 
-
 def recorded() -> tuple[dict, ReplayRunner, dict]:
     state = load_host("lvm")
     runner = ReplayRunner(state)

@@ -1,0 +1,142 @@
+"""Snapshot and restore drill: the incident replayed on real md and LVM.
+
+prepare.yml built VG vault (LVs home and srv with ext4 and files of known checksums) on a
+RAID10 of the four virtio disks; converge.yml ran playbooks/snapshot.yml once. The tests run
+in file order (every test takes the `host` fixture, so pytest does not regroup them): the last
+one destroys the PV label and VG metadata and restores them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from labcheck import run_playbook, sh
+
+PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
+CONTROLLER = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "snapshots" / "lifeline-lab"
+HOST_DIR = "/var/lib/lifeline-storage/snapshots"
+
+
+def host_snapshots(host) -> list[str]:
+    return sorted(sh(host, "find %s -mindepth 2 -maxdepth 2 -name manifest.json -printf '%%h\\n' | xargs -rn1 basename"
+                     % HOST_DIR).split())
+
+
+def controller_snapshots() -> list[Path]:
+    return sorted(path for path in CONTROLLER.iterdir() if (path / "manifest.json").exists())
+
+
+def recap_changed(output: str) -> int:
+    recap = output[output.rindex("PLAY RECAP"):]
+    return int(re.search(r"lifeline-lab\s*:.*?changed=(\d+)", recap).group(1))
+
+
+def snapshot_playbook(request, controller_dir: Path, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        ["ansible-playbook", "-i", request.config.option.ansible_inventory, str(PROJECT / "playbooks" / "snapshot.yml"),
+         "-e", json.dumps({"snapshot_controller_dir": str(controller_dir)})],
+        capture_output=True, text=True, check=False)
+    if check:
+        assert result.returncode == 0, result.stdout[-4000:]
+    return result
+
+
+def test_the_controller_copy_matches_the_host_and_reading_wrote_nothing(host):
+    ids = host_snapshots(host)
+    copies = controller_snapshots()
+    assert len(ids) == 1 and [copy.name for copy in copies] == ids
+    manifest = json.loads((copies[0] / "manifest.json").read_text())
+    for entry in manifest["files"]:
+        assert hashlib.sha256((copies[0] / entry["path"]).read_bytes()).hexdigest() == entry["sha256"], entry["path"]
+    paths = {entry["path"] for entry in manifest["files"]}
+    assert {"md/detail-scan.txt", "lvm/vgcfgbackup/vault.vg", "lvm/vgs.json", "lsblk.json", "blkid.txt", "disk-map.json",
+            "raw/md0.head"} <= paths
+    assert {"md/examine/%s.txt" % name for name in ("vdb", "vdc", "vdd", "vde")} <= paths
+    assert {"raw/%s.tail" % name for name in ("vdb", "vdc", "vdd", "vde")} <= paths
+    disk_map = {entry["serial"]: entry for entry in json.loads((copies[0] / "disk-map.json").read_text()) if entry["serial"]}
+    assert sorted(disk_map["VIRT000%d" % n]["md_slots"][0]["slot"] for n in (1, 2, 3, 4)) == [0, 1, 2, 3]
+    assert sh(host, "stat -c %a " + HOST_DIR + "/" + ids[0]).strip() == "700"
+    after = sh(host, "for disk in $(cut -d' ' -f1 /var/tmp/lab-snapshot-hashes.before); do printf '%s ' \"$disk\"; "
+                     "dd if=\"$disk\" bs=4M iflag=direct status=none | sha256sum | cut -d' ' -f1; done")
+    assert after == sh(host, "cat /var/tmp/lab-snapshot-hashes.before")
+
+
+def test_a_second_run_changes_nothing_and_adds_no_snapshot(host, request):
+    before = host_snapshots(host)
+    result = snapshot_playbook(request, CONTROLLER.parent)
+    assert recap_changed(result.stdout) == 0
+    assert host_snapshots(host) == before
+    assert [copy.name for copy in controller_snapshots()] == before
+
+
+def test_a_corrupted_controller_copy_is_detected(host, request, tmp_path):  # pylint: disable=unused-argument
+    copy_root = tmp_path / "snapshots"
+    shutil.copytree(CONTROLLER.parent, copy_root)
+    victim = next((copy_root / "lifeline-lab").glob("*/lvm/vgcfgbackup/vault.vg"))
+    data = bytearray(victim.read_bytes())
+    data[100] ^= 0x01
+    victim.write_bytes(bytes(data))
+    result = snapshot_playbook(request, copy_root, check=False)
+    assert result.returncode != 0
+    assert "lvm/vgcfgbackup/vault.vg: FAILED" in result.stdout + result.stderr
+
+
+def test_a_killed_run_leaves_no_complete_snapshot_and_the_next_run_cleans_up(host, request):
+    before = host_snapshots(host)
+    inventory = request.config.option.ansible_inventory
+    # A larger head_bytes makes new content (so a new snapshot would be written) and a longer run to interrupt.
+    subprocess.run(["ansible", "-i", inventory, "all", "--become", "-B", "300", "-P", "0", "-m",
+                    "lifeline.storage.metadata_snapshot", "-a", "head_bytes=67108864"], check=True, capture_output=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if sh(host, "find %s -path '*/.partial-*/raw/*' -type f | head -n1" % HOST_DIR).strip():
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("the snapshot run never started copying raw sectors")
+    # "[A]nsiballZ" matches the module's process but not this shell's own command line.
+    sh(host, "pkill -KILL -f '[a]sync_wrapper.*metadata_snapshot'; pkill -KILL -f '[A]nsiballZ_metadata_snapshot'; true")
+    time.sleep(2)
+    assert sh(host, "pgrep -f '[A]nsiballZ_metadata_snapshot' || true").strip() == ""
+    assert host_snapshots(host) == before  # nothing that looks complete
+    assert sh(host, "find %s -maxdepth 1 -name '.partial-*' | wc -l" % HOST_DIR).strip() == "1"
+
+    result = host.ansible("lifeline.storage.metadata_snapshot", "", check=False, become=True)
+    assert result["reused"] is True and len(result["removed_partials"]) == 1
+    assert result["changed"] is True  # removing the leftover is a change
+    assert sh(host, "find %s -maxdepth 1 -name '.partial-*' | wc -l" % HOST_DIR).strip() == "0"
+    assert host_snapshots(host) == before
+
+
+def test_destroyed_pv_label_and_vg_metadata_are_restored_and_every_file_matches(host, request):
+    snapshot = controller_snapshots()[-1]
+    # The incident: an installer overwrote the start of the array, PV label and VG metadata included.
+    sh(host, "vgchange --devicesfile '' -an vault && dd if=/dev/zero of=/dev/md0 bs=1M count=1 oflag=direct status=none")
+    assert sh(host, "blkid -p -o value -s TYPE /dev/md0 || true").strip() == ""
+    assert sh(host, "vgs --devicesfile '' vault 2>&1 || true").find("not found") >= 0
+
+    playbook = str(PROJECT / "playbooks" / "restore_lvm_metadata.yml")
+    inventory = request.config.option.ansible_inventory
+    common = {"lifeline_hosts": "lifeline-lab", "restore_snapshot": str(snapshot), "restore_vg": "vault"}
+    dry = run_playbook(inventory, playbook, common)
+    assert "Dry run, nothing changed" in dry and "pvcreate --restorefile" in dry and "vgcfgrestore" in dry
+    assert recap_changed(dry) == 0
+    assert sh(host, "blkid -p -o value -s TYPE /dev/md0 || true").strip() == ""  # the dry run wrote nothing
+
+    real = run_playbook(inventory, playbook, dict(common, restore_confirm="vault"))
+    assert recap_changed(real) > 0
+    assert sh(host, "blkid -p -o value -s TYPE /dev/md0").strip() == "LVM2_member"
+    lvs = sh(host, "lvs --devicesfile '' --noheadings -o lv_name,lv_active vault").split()
+    assert lvs == ["home", "active", "srv", "active"]
+    sh(host, "mkdir -p /mnt/lab-home /mnt/lab-srv && mount -o ro /dev/vault/home /mnt/lab-home && mount -o ro /dev/vault/srv /mnt/lab-srv")
+    try:
+        assert "OK" in sh(host, "cd /mnt && sha256sum --check /var/tmp/lab-files.sha256")
+    finally:
+        sh(host, "umount /mnt/lab-home /mnt/lab-srv")
