@@ -12,9 +12,9 @@ manifest, never a silently missing file.
 from __future__ import annotations
 
 import json
-import os
 from typing import Iterator, NamedTuple
 
+from ansible_collections.lifeline.storage.plugins.module_utils._block_read import read_range
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError
 from ansible_collections.lifeline.storage.plugins.module_utils._lvm_collect import NO_BACKUP_CONFIG
 
@@ -93,26 +93,6 @@ def raw_targets(facts: dict) -> list[dict]:
                             "size_bytes": device.get("size_bytes"), "md_member": bool(device.get("md_member")),
                             "volatile": _above_mounted(device, by_name)})
     return targets
-
-
-def read_range(device: str, offset: int, length: int) -> bytes:
-    """LENGTH bytes at OFFSET, opened read-only; a negative OFFSET counts from the end."""
-    fd = os.open(device, os.O_RDONLY)
-    try:
-        size = os.lseek(fd, 0, os.SEEK_END)
-        start = max(0, size + offset) if offset < 0 else min(offset, size)
-        os.lseek(fd, start, os.SEEK_SET)
-        chunks = []
-        remaining = min(length, size - start)
-        while remaining > 0:
-            chunk = os.read(fd, min(remaining, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
 
 
 class SnapshotCapture:

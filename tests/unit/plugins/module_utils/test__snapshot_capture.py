@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ansible_collections.lifeline.storage.plugins.module_utils._snapshot_capture import disk_map, raw_targets, read_range
+from ansible_collections.lifeline.storage.plugins.module_utils._block_read import read_range
+from ansible_collections.lifeline.storage.plugins.module_utils._snapshot_capture import disk_map, raw_targets
 
 
 def device(name, kind, **extra):
