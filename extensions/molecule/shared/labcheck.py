@@ -103,3 +103,26 @@ def run_playbook(inventory: str, playbook: str, extra_vars: dict) -> str:
         capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return result.stdout
+
+
+def module_result(request, tmp_path, module: str, args: dict, environment: dict | None = None, check: bool = False) -> dict:
+    """A module's registered result, failed or not, through a one-task playbook.
+
+    testinfra's host.ansible can neither set the environment nor return a failed module's result.
+    """
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    result_file = tmp_path / ("%s-result.json" % module.rsplit(".", 1)[-1])
+    playbook = [{
+        "hosts": "all", "gather_facts": False, "become": True,
+        "tasks": [
+            {"name": "Run %s" % module, module: args, "check_mode": check, "environment": environment or {},
+             "register": "result", "ignore_errors": True},
+            {"name": "Keep the result", "ansible.builtin.copy": {"content": "{{ result | to_json }}", "dest": str(result_file)},
+             "delegate_to": "localhost", "become": False},
+        ],
+    }]
+    playbook_file = tmp_path / "run-module.yml"
+    playbook_file.write_text(yaml.safe_dump(playbook))
+    run_playbook(request.config.option.ansible_inventory, str(playbook_file), {})
+    return json.loads(result_file.read_text())
