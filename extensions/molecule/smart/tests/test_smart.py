@@ -7,13 +7,12 @@ which installed pySMART from wheels the controller pushed.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import yaml
 
-from labcheck import by_serial, run_playbook, sh
+from labcheck import by_serial, module_result, run_playbook, sh
 
 PYSMART_PATH = "/var/lib/lifeline-storage/python"
 SMART_DISKS = ("IDE0001", "IDE0002", "NVME0001")
@@ -21,22 +20,9 @@ VIRTIO_DISKS = ("VIRT0001", "VIRT0002", "VIRT0003", "VIRT0004")
 
 
 def run_module(request, tmp_path: Path, args: dict, pythonpath: bool = True, check: bool = False) -> dict:
-    """storage_facts through a one-task playbook (testinfra cannot set PYTHONPATH); its registered result."""
-    result_file = tmp_path / "result.json"
-    playbook = [{
-        "hosts": "all", "gather_facts": False, "become": True,
-        "tasks": [
-            {"name": "Run storage_facts", "lifeline.storage.storage_facts": args, "check_mode": check,
-             "environment": {"PYTHONPATH": PYSMART_PATH} if pythonpath else {},
-             "register": "result", "ignore_errors": True},
-            {"name": "Keep the result", "ansible.builtin.copy": {"content": "{{ result | to_json }}", "dest": str(result_file)},
-             "delegate_to": "localhost", "become": False},
-        ],
-    }]
-    playbook_file = tmp_path / "run.yml"
-    playbook_file.write_text(yaml.safe_dump(playbook))
-    run_playbook(request.config.option.ansible_inventory, str(playbook_file), {})
-    return json.loads(result_file.read_text())
+    """storage_facts with pySMART on PYTHONPATH (as the facts role runs it), or without."""
+    environment = {"PYTHONPATH": PYSMART_PATH} if pythonpath else {}
+    return module_result(request, tmp_path, "lifeline.storage.storage_facts", args, environment, check)
 
 
 def smart_disks(result: dict) -> dict[str, dict]:
