@@ -167,7 +167,7 @@ class SnapshotCapture:
         path = "lvm/vgcfgbackup/%s.vg" % vg_name
         target = self._files.temp_path("vgcfgbackup-%s.vg" % vg_name)
         try:
-            self._runner.run("lvm", ["vgcfgbackup", "--devicesfile", "", "-f", target, vg_name])
+            self._runner.run("lvm", ["vgcfgbackup", "--devicesfile", "", "--config", NO_BACKUP_CONFIG, "-f", target, vg_name])
             data = self._files.take(target)
         except (CommandError, OSError) as error:
             self.gaps.append(Gap(path, str(error)))
