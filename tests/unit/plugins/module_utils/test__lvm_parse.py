@@ -11,7 +11,6 @@ fixture say what was changed.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,8 @@ from ansible_collections.lifeline.storage.plugins.module_utils._lvm_parse import
     parse_lvm_metadata_backup,
     parse_lvm_report_json,
 )
+
+from .corpus_checks import assert_inventory, assert_parses_or_fails_at
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "lvm"
 
@@ -71,26 +72,11 @@ def _by_name(records: list[dict]) -> dict[str, dict]:
 
 @pytest.mark.parametrize("name", _fixture_names())
 def test_every_fixture_parses_or_is_listed_invalid(name):
-    parser = _parser_for(name)
-    if name in EXPECTED_INVALID:
-        line_number, _reason = EXPECTED_INVALID[name]
-        with pytest.raises(ParseError) as raised:
-            parser(_read(name))
-        lines = _read(name).split("\n")
-        assert raised.value.line_number == line_number
-        assert raised.value.line == lines[line_number - 1]
-        assert repr(lines[line_number - 1]) in str(raised.value)
-    else:
-        parser(_read(name))
+    assert_parses_or_fails_at(_parser_for(name), _read(name), EXPECTED_INVALID.get(name))
 
 
 def test_fixture_inventory_is_complete():
-    names = _fixture_names()
-    assert len(names) == 39
-    assert set(EXPECTED_INVALID) <= set(names), "an expected-invalid entry names a missing fixture"
-    sources = (FIXTURES / "SOURCES.md").read_text()
-    listed = re.findall(r"^- `([^`]+)`", sources, re.MULTILINE)
-    assert sorted(listed) == names, "every fixture needs exactly one provenance line in SOURCES.md"
+    assert_inventory(FIXTURES, _fixture_names(), 39, EXPECTED_INVALID)
 
 
 # ------------------------------------------------------------------------------------------

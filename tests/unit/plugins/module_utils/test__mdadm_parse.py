@@ -10,7 +10,6 @@ hand-written, with the documentation or source they follow.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,8 @@ from ansible_collections.lifeline.storage.plugins.module_utils._mdadm_parse impo
     parse_mdadm_examine,
 )
 from ansible_collections.lifeline.storage.plugins.module_utils._mdstat_parse import parse_mdstat
+
+from .corpus_checks import assert_inventory, assert_parses_or_fails_at
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "md"
 
@@ -63,26 +64,11 @@ def _parser_for(name: str):
 
 @pytest.mark.parametrize("name", _fixture_names())
 def test_every_fixture_parses_or_is_listed_invalid(name):
-    parser = _parser_for(name)
-    if name in EXPECTED_INVALID:
-        line_number, _reason = EXPECTED_INVALID[name]
-        with pytest.raises(ParseError) as raised:
-            parser(_read(name))
-        lines = _read(name).split("\n")
-        assert raised.value.line_number == line_number
-        assert raised.value.line == lines[line_number - 1]
-        assert repr(lines[line_number - 1]) in str(raised.value)
-    else:
-        parser(_read(name))
+    assert_parses_or_fails_at(_parser_for(name), _read(name), EXPECTED_INVALID.get(name))
 
 
 def test_fixture_inventory_is_complete():
-    names = _fixture_names()
-    assert len(names) == 84
-    assert set(EXPECTED_INVALID) <= set(names), "an expected-invalid entry names a missing fixture"
-    sources = (FIXTURES / "SOURCES.md").read_text()
-    listed = set(re.findall(r"^- `([^`]+)`", sources, re.MULTILINE))
-    assert listed == set(names), "every fixture needs exactly one provenance line in SOURCES.md"
+    assert_inventory(FIXTURES, _fixture_names(), 84, EXPECTED_INVALID)
 
 
 # ------------------------------------------------------------------------------------------

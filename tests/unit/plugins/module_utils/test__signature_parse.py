@@ -27,6 +27,8 @@ from ansible_collections.lifeline.storage.plugins.module_utils._signature_parse 
     signatures_from_blkid_tags,
 )
 
+from .corpus_checks import assert_inventory, assert_parses_or_fails_at
+
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "signatures"
 
 # Fixtures that must raise ParseError: (1-based line the error names, why the input is invalid).
@@ -80,27 +82,11 @@ def _udev_line_value(text: str, key: str) -> str | None:
 
 @pytest.mark.parametrize("name", _fixture_names())
 def test_every_fixture_parses_or_is_listed_invalid(name):
-    parser = _parser_for(name)
-    if name in EXPECTED_INVALID:
-        line_number, _reason = EXPECTED_INVALID[name]
-        with pytest.raises(ParseError) as raised:
-            parser(_read(name))
-        lines = _read(name).split("\n")
-        assert raised.value.line_number == line_number
-        assert raised.value.line == lines[line_number - 1]
-        assert repr(lines[line_number - 1]) in str(raised.value)
-    else:
-        parser(_read(name))
+    assert_parses_or_fails_at(_parser_for(name), _read(name), EXPECTED_INVALID.get(name))
 
 
 def test_fixture_inventory_is_complete():
-    names = _fixture_names()
-    assert len(names) == 174
-    sources = _read("SOURCES.md")
-    for name in names:
-        assert "- `%s` — " % name in sources, "no provenance line for %s" % name
-    for name in EXPECTED_INVALID:
-        assert name in names
+    assert_inventory(FIXTURES, _fixture_names(), 174, EXPECTED_INVALID)
 
 
 # ------------------------------------------------------------------------------------------
