@@ -37,6 +37,8 @@ GUEST_PACKAGES = (
     "xfsprogs",
     "dosfstools",
     "btrfs-progs",
+    # The shell the Debian installer runs its preseed commands in: the standalone gate is run under it.
+    "busybox",
     "kmod",
     "initramfs-tools",
     "iproute2",
