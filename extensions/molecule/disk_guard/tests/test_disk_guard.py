@@ -1,12 +1,20 @@
 """The pre-install gate on real devices: one kind of data per case on VIRT0001, each refused
 with the right evidence and its bytes unchanged; blank disks pass; an allow-listed serial
-passes; a disk that does not exist fails naming it."""
+passes; a disk that does not exist fails naming it.
+
+The standalone gate the role renders for installers is run on the same disks in every case,
+once with util-linux and once with busybox's shell and applets only (the Debian installer's
+environment), and must give the module's verdict: the two cannot drift apart."""
 
 from __future__ import annotations
 
-import pytest
+import base64
+import shlex
 
-from labcheck import by_serial, hash_devices, module_result, sh
+import pytest
+import yaml
+
+from labcheck import by_serial, gather, hash_devices, module_result, sh
 
 CASE_DISK = "VIRT0001"
 # pbkdf2 with few iterations: argon2 would need seconds and memory under emulation.
@@ -52,6 +60,33 @@ def guard(request, tmp_path, **args) -> dict:
     return module_result(request, tmp_path, "lifeline.storage.disk_guard", args)
 
 
+RENDERED = "/root/lifeline-gate"
+GATE = RENDERED + "/lifeline-preinstall-gate.sh"
+# converge.yml links every busybox applet, and nothing else, into this directory.
+BUSYBOX = "PATH=/root/busybox-only /usr/bin/busybox sh"
+PREFIX = "lifeline-preinstall-gate: "
+
+
+def script_lines(output: str) -> list[str]:
+    return [line[len(PREFIX):] for line in output.splitlines() if line.startswith(PREFIX)]
+
+
+def standalone(host, *args: str, busybox: bool = False) -> tuple[int, list[str]]:
+    """Exit status and lines of the standalone gate, under sh with util-linux or under busybox only."""
+    result = host.run("%s %s %s" % (BUSYBOX if busybox else "sh", GATE, " ".join(shlex.quote(arg) for arg in args)))
+    return result.rc, script_lines(result.stdout)
+
+
+def standalone_refusals(host, disk: str) -> dict[str, str]:
+    """{environment: the refusal line} from both environments, each of which must refuse."""
+    lines = {}
+    for environment in ("util-linux", "busybox"):
+        rc, output = standalone(host, "--disk", disk, busybox=environment == "busybox")
+        assert rc == 1, (environment, output)
+        lines[environment] = next(line for line in output if line.startswith(disk + " "))
+    return lines
+
+
 @pytest.mark.parametrize("case, write, expected", CASES, ids=[case[0] for case in CASES])
 def test_each_kind_of_data_is_refused_with_its_evidence_and_left_unchanged(host, request, tmp_path, case, write, expected):
     device = by_serial(CASE_DISK, host)
@@ -65,7 +100,10 @@ def test_each_kind_of_data_is_refused_with_its_evidence_and_left_unchanged(host,
     line = result["refused"][0]
     assert line.startswith("%s (%s): " % (CASE_DISK, device))
     assert expected.replace("$END", str(size - 512)) in line, line
-    assert hash_devices(host, [device]) == before, "%s: disk_guard changed the disk" % case
+    script = standalone_refusals(host, CASE_DISK)
+    assert expected.replace("$END", str(size - 512)) in script["util-linux"], script
+    assert script["busybox"].startswith("%s (%s): " % (CASE_DISK, device)), script
+    assert hash_devices(host, [device]) == before, "%s: disk_guard or the standalone gate changed the disk" % case
     wipe(host, device)
 
 
@@ -80,6 +118,7 @@ def test_a_pv_hidden_by_an_lvm_devices_file_is_refused(host, request, tmp_path):
         assert device not in sh(host, "pvs --noheadings -o pv_name %s" % NO_BACKUP.replace("--devicesfile ''", ""))
         result = guard(request, tmp_path, disks=[CASE_DISK])
         assert result["passed"] is False and "LVM2_member at offset 536" in result["refused"][0]
+        assert "LVM2_member at offset 536" in standalone_refusals(host, CASE_DISK)["util-linux"]
     finally:
         sh(host, "sed -i 's/^\\(\\s*\\)use_devicesfile = 1/\\1use_devicesfile = 0/' /etc/lvm/lvm.conf; rm -f /etc/lvm/devices/system.devices")
         wipe(host, device)
@@ -97,6 +136,10 @@ def test_a_mounted_disk_and_a_disk_held_by_a_running_array_are_refused(host, req
         lines = {line.split(" ", 1)[0]: line for line in result["refused"]}
         assert "mounted at /mnt/lab-guard" in lines[CASE_DISK] and "in use" in lines[CASE_DISK]
         assert "held by md8" in lines["VIRT0003"] and "in use" in lines["VIRT0003"]
+        for environment, line in standalone_refusals(host, CASE_DISK).items():
+            assert "mounted at /mnt/lab-guard" in line, environment
+        for environment, line in standalone_refusals(host, "VIRT0003").items():
+            assert "held by md8" in line, environment
     finally:
         sh(host, "umount /mnt/lab-guard; mdadm --stop /dev/md8")
         for disk in [device] + members:
@@ -109,6 +152,9 @@ def test_blank_disks_pass_and_an_allow_listed_serial_passes(host, request, tmp_p
     blank = guard(request, tmp_path, disks=[CASE_DISK, "IDE0001"])
     assert blank.get("failed") is not True and blank["passed"] is True
     assert {disk["name"]: disk["verdict"] for disk in blank["disks"]} == {CASE_DISK: "blank", "IDE0001": "blank"}
+    for busybox in (False, True):
+        rc, lines = standalone(host, "--disk", CASE_DISK, "--disk", "IDE0001", busybox=busybox)
+        assert rc == 0 and lines[:2] == ["%s (%s): blank" % (CASE_DISK, device), "IDE0001 (%s): blank" % by_serial("IDE0001", host)]
     sh(host, "mkfs.ext4 -q -F %s" % device)
     try:
         allowed = guard(request, tmp_path, disks=[CASE_DISK], allow=[CASE_DISK])
@@ -116,6 +162,11 @@ def test_blank_disks_pass_and_an_allow_listed_serial_passes(host, request, tmp_p
         assert "ext4" in [item.get("type") for item in allowed["disks"][0]["evidence"]]
         by_kernel_name = guard(request, tmp_path, disks=[CASE_DISK], allow=[device])
         assert by_kernel_name["failed"] is True and "kernel names such as /dev/sdX" in by_kernel_name["msg"]
+        for busybox in (False, True):
+            rc, lines = standalone(host, "--disk", CASE_DISK, "--allow", "/dev/disk/by-id/virtio-" + CASE_DISK, busybox=busybox)
+            assert rc == 0 and lines[0].startswith("%s (%s): allowed by /dev/disk/by-id/virtio-%s" % (CASE_DISK, device, CASE_DISK))
+            rc, lines = standalone(host, "--disk", CASE_DISK, "--allow", device, busybox=busybox)
+            assert rc == 2 and "kernel names such as /dev/sdX" in lines[0]
     finally:
         wipe(host, device)
 
@@ -124,3 +175,68 @@ def test_a_listed_disk_that_does_not_exist_fails_naming_it(host, request, tmp_pa
     result = guard(request, tmp_path, disks=["IDE0001", "NOSUCHSERIAL"])
     assert result["failed"] is True
     assert result["msg"] == "no whole disk on this host is named NOSUCHSERIAL; nothing was checked for it"
+    for busybox in (False, True):
+        rc, lines = standalone(host, "--disk", "IDE0001", "--disk", "NOSUCHSERIAL", busybox=busybox)
+        assert rc == 2 and lines[0] == result["msg"]
+
+
+def test_the_standalone_gate_names_disks_as_the_module_does(host):
+    """Both resolve --disk and the allow list against the same serials, WWNs and by-id links."""
+    expected = {entry["kernel_name"]: (entry["serial"] or "", entry["wwn"] or "", sorted(entry["by_id"]))
+                for entry in gather(host, subset="disks")["devices"] if entry["type"] == "disk"}
+    for busybox in (False, True):
+        result = host.run("%s %s --list" % (BUSYBOX if busybox else "sh", GATE))
+        listed = {}
+        for line in result.stdout.splitlines():
+            name, serial, wwn, *links = line.split("\t")
+            listed[name] = (serial, wwn, sorted(links))
+        assert result.rc == 0 and listed == expected, busybox
+
+
+def rendered_commands(host) -> dict[str, str]:
+    """Each installer's command as the installer would run it, taken from the rendered snippets."""
+    kickstart = sh(host, "cat %s/kickstart-pre.ks" % RENDERED).split("\n")
+    start = next(i for i, line in enumerate(kickstart) if line.startswith("%pre"))
+    pre_body = "\n".join(kickstart[start + 1:kickstart.index("%end")])
+    preseed = next(line for line in sh(host, "cat %s/preseed-early-command.cfg" % RENDERED).splitlines()
+                   if line.startswith("d-i partman/early_command string "))
+    autoinstall = yaml.safe_load(sh(host, "cat %s/autoinstall-early-commands.yaml" % RENDERED))
+    return {"kickstart": pre_body, "preseed": preseed.split(" string ", 1)[1],
+            "autoinstall": autoinstall["autoinstall"]["early-commands"][0]}
+
+
+def run_installer_command(host, installer: str, command: str):
+    encoded = base64.b64encode(command.encode()).decode()
+    sh(host, "echo %s | base64 -d > /tmp/installer-command" % encoded)
+    if installer == "preseed":
+        # The Debian installer: busybox, and converge.yml's preseed_fetch that serves the rendered directory.
+        return host.run("%s /tmp/installer-command" % BUSYBOX)
+    if installer == "kickstart":
+        return host.run("sh /tmp/installer-command")  # Anaconda runs the %pre body with --interpreter
+    return host.run("sh -c \"$(cat /tmp/installer-command)\"")  # subiquity runs each entry with sh -c
+
+
+def test_each_rendered_installer_snippet_passes_blank_disks_and_stops_on_data(host):
+    device = by_serial(CASE_DISK, host)
+    other = by_serial("VIRT0002", host)
+    wipe(host, device)
+    wipe(host, other)
+    commands = rendered_commands(host)
+    assert sorted(commands) == ["autoinstall", "kickstart", "preseed"]
+    for installer, command in commands.items():
+        result = run_installer_command(host, installer, command)
+        assert result.rc == 0, (installer, result.stdout, result.stderr)
+        assert script_lines(result.stdout)[:2] == ["%s (%s): blank" % (CASE_DISK, device), "VIRT0002 (%s): blank" % other]
+    sh(host, "mkfs.ext4 -q -F %s" % device)
+    try:
+        before = hash_devices(host, [device, other])
+        for installer, command in commands.items():
+            result = run_installer_command(host, installer, command)
+            lines = script_lines(result.stdout)
+            assert result.rc == 1, (installer, result.stdout, result.stderr)
+            assert lines[0].startswith("%s (%s): " % (CASE_DISK, device)) and lines[1] == "VIRT0002 (%s): blank" % other, lines
+            if installer != "preseed":
+                assert lines[0] == "%s (%s): ext4 at offset 1080" % (CASE_DISK, device)
+        assert hash_devices(host, [device, other]) == before
+    finally:
+        wipe(host, device)
