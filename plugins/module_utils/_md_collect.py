@@ -260,6 +260,8 @@ class MdCollector:
                 "level": superblock.get("level"),
                 "metadata": superblock.get("version"),
                 "raid_devices": superblock.get("raid_devices"),
+                # RAID10's layout says which slots mirror each other (near=2: 0 with 1, 2 with 3).
+                "layout": superblock.get("layout"),
                 "assembled_as": assembled_by_uuid.get(uuid) if uuid else None,
                 "devices": [],
             })

@@ -344,6 +344,9 @@ ansible_facts:
             raid_devices:
               description: Number of slots the superblocks record.
               type: int
+            layout:
+              description: Layout from the superblocks (for RAID10 for example V(near=2), which mirrors slot 0 with 1 and 2 with 3), or V(null).
+              type: str
             assembled_as:
               description: Kernel name of the running array with this UUID, or V(null) when it is not assembled.
               type: str
