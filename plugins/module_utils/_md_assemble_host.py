@@ -284,20 +284,32 @@ def _readonly(request: dict, host: AssemblyHost, check_mode: bool) -> tuple[bool
         _verify(host, result, chosen, warnings)
         result["msg"] = "already assembled read-only as /dev/%s from the requested members" % plan["kernel_name"]
         return False, result, warnings
-    result["changed"] = True
-    if check_mode:
-        result["msg"] = "would run: %s" % " ".join(result["command"])
-        return False, result, warnings
-    try:
-        host.runner.run("mdadm", plan["command"])
-    except CommandError as error:
-        result.update(error.as_dict())
-        result["msg"] = "mdadm failed to assemble %s: %s" % (plan["array"], error)
-        return True, result, warnings
+    outcome = _run_change(host, result, plan["command"], check_mode, "assemble %s" % plan["array"])
+    if outcome is not None:
+        return outcome, result, warnings
     _verify(host, result, chosen, warnings)
     result["msg"] = "assembled %s read-only from %d member(s)%s" % (
         plan["array"], len(plan["members"]), ", degraded" if plan["degraded"] else "")
     return False, result, warnings
+
+
+def _run_change(host: AssemblyHost, result: dict, command: list[str], check_mode: bool, what: str) -> bool | None:
+    """Run the one mdadm command that changes something, unless in check mode.
+
+    None when it ran; otherwise the run ends here, with True when mdadm failed (the result
+    carries its cmd, rc and output) and False in check mode (the result says what would run).
+    """
+    result["changed"] = True
+    if check_mode:
+        result["msg"] = "would run: %s" % " ".join(result["command"])
+        return False
+    try:
+        host.runner.run("mdadm", command)
+    except CommandError as error:
+        result.update(error.as_dict())
+        result["msg"] = "mdadm failed to %s: %s" % (what, error)
+        return True
+    return None
 
 
 def _stopped(request: dict, host: AssemblyHost, check_mode: bool) -> tuple[bool, dict, list[str]]:
@@ -322,16 +334,9 @@ def _stopped(request: dict, host: AssemblyHost, check_mode: bool) -> tuple[bool,
     if plan["action"] == "none":
         result["msg"] = "%s is not an active or assembled md array; nothing to stop" % request["array"]
         return False, result, warnings
-    result["changed"] = True
-    if check_mode:
-        result["msg"] = "would run: %s" % " ".join(result["command"])
-        return False, result, warnings
-    try:
-        host.runner.run("mdadm", plan["command"])
-    except CommandError as error:
-        result.update(error.as_dict())
-        result["msg"] = "mdadm failed to stop %s: %s" % (request["array"], error)
-        return True, result, warnings
+    outcome = _run_change(host, result, plan["command"], check_mode, "stop %s" % request["array"])
+    if outcome is not None:
+        return outcome, result, warnings
     still = [a for a in host.arrays() if a["name"] == kernel_name]
     result["verified"] = not still
     result.update(array_state=still[0]["array_state"] if still else None,
