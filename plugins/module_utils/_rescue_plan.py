@@ -54,9 +54,9 @@ def find_array(md_facts: dict, uuid: str | None) -> dict:
         return matches[0]
     stopped = [group for group in groups if not group.get("assembled_as")]
     if len(stopped) != 1:
-        raise PlanError("set rescue_array_uuid: %s stopped arrays on this host (%s)" % (
-            len(stopped), "; ".join("%s %s %s on %s" % (g["array_uuid"], g.get("array_name") or "", g.get("level"),
-                                                          ", ".join(_label(d) for d in g["devices"])) for g in stopped) or "none"))
+        listed = ["%s %s %s on %s" % (group["array_uuid"], group.get("array_name") or "", group.get("level"),
+                                      ", ".join(_label(entry) for entry in group["devices"])) for group in stopped]
+        raise PlanError("set rescue_array_uuid: %s stopped arrays on this host (%s)" % (len(stopped), "; ".join(listed) or "none"))
     return stopped[0]
 
 
@@ -121,10 +121,10 @@ def choose(mirror_set: dict, newest_events: int | None, smart_disks: list[dict])
     fresh = [entry for entry in candidates if entry.get("events") is not None and entry.get("events") == newest_events]
     stale = [entry for entry in candidates if entry not in fresh]
     if not fresh:
+        seen = ", ".join("%s at %s" % (_label(entry), entry.get("events")) for entry in candidates)
         raise PlanError("no member of slots %s has the array's newest event count %s (%s): assembling them would mix "
                         "data written at different times; choose explicitly with rescue_members and "
-                        "rescue_allow_event_divergence" % (", ".join(map(str, mirror_set["slots"] or [])), newest_events,
-                                                             ", ".join("%s at %s" % (_label(e), e.get("events")) for e in candidates)))
+                        "rescue_allow_event_divergence" % (", ".join(map(str, mirror_set["slots"] or [])), newest_events, seen))
     ranked = sorted(fresh, key=lambda entry: rank_key(_smart_entry(smart_disks, entry)))
     best = ranked[0]
     reasons = []

@@ -43,8 +43,8 @@ def test_the_array_runs_read_only_from_one_member_of_each_mirror_pair(host):
 
 def test_md_never_starts_a_resync_or_recovery(host):
     name = os.path.basename(sh(host, "readlink -f %s" % RESCUED).strip())
-    for _ in range(3):
-        assert sh(host, "cat /sys/block/%s/md/sync_action" % name).strip() == "idle"
+    for look in range(3):
+        assert sh(host, "cat /sys/block/%s/md/sync_action" % name).strip() == "idle", "look %d" % look
         time.sleep(2)
     assert "recovery" not in sh(host, "cat /proc/mdstat") and "resync =" not in sh(host, "cat /proc/mdstat")
 
