@@ -113,6 +113,12 @@ def cmd_link(lab: Lab, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reboot_from_guest(lab: Lab, args: argparse.Namespace) -> int:
+    pid = lab.reboot_from_guest(link_up=args.link == "on", extra_command_line=args.append)
+    print(f"pid={pid}")
+    return 0
+
+
 def cmd_disks(lab: Lab, args: argparse.Namespace) -> int:
     print(json.dumps(lab.disks(), indent=2))
     return 0
@@ -146,6 +152,12 @@ def parser() -> argparse.ArgumentParser:
     replug.add_argument("device_id")
     replug.add_argument("--no-wait", action="store_true", help="do not wait for its by-id link in the guest")
     replug.set_defaults(run=cmd_replug)
+    reboot = sub.add_parser("reboot-from-guest", help="boot again from the guest's own /vmlinuz and /initrd.img, "
+                            "disks kept; returns without waiting for SSH")
+    reboot.add_argument("--link", choices=("on", "off"), default="on",
+                        help="start with the network link up (default) or down (`lab link on` restores it)")
+    reboot.add_argument("--append", default="", help="extra kernel command line words")
+    reboot.set_defaults(run=cmd_reboot_from_guest)
     link = sub.add_parser("link", help="cut or restore the guest's network")
     link.add_argument("state", choices=("off", "on"))
     link.set_defaults(run=cmd_link)

@@ -28,7 +28,7 @@ from typing import Any
 
 from labcache import Image, build_image, cached_image, prune_images
 from labhost import BuildError, is_our_qemu, port_in_use, tail, wait_until_gone
-from labqemu import DATA_DISKS, GUEST_NETDEV, QEMU_BINARY, DataDisk, GuestLaunch, data_disk
+from labqemu import DATA_DISKS, GUEST_NETDEV, QEMU_BINARY, DataDisk, GuestLaunch, data_disk, guest_command_line
 from labqmp import QmpClient, QmpError
 
 GUEST_NAME = "lifeline-lab"
@@ -151,6 +151,16 @@ class Lab:
     def root_overlay(self) -> Path:
         return self.state_dir / "root.qcow2"
 
+    @property
+    def guest_kernel(self) -> Path:
+        """The guest's own kernel, copied out by reboot_from_guest."""
+        return self.state_dir / "guest-vmlinuz"
+
+    @property
+    def guest_initrd(self) -> Path:
+        """The guest's own initramfs (the one it built itself), copied out by reboot_from_guest."""
+        return self.state_dir / "guest-initrd.img"
+
     def image(self) -> Image:
         return cached_image(self.config.cache_root)
 
@@ -232,13 +242,62 @@ class Lab:
             self._stop_qemu(pid)
             self.report(f"guest stopped (pid {pid})")
         for path in [self.pid_file, self.qmp_socket, self.root_overlay, self.disks_file,
-                     self.state_dir / "run.json", *(d.qcow2_path(self.state_dir) for d in DATA_DISKS)]:
+                     self.state_dir / "run.json", self.guest_kernel, self.guest_initrd,
+                     *(d.qcow2_path(self.state_dir) for d in DATA_DISKS)]:
             path.unlink(missing_ok=True)
         return pid is not None
 
     def reset(self) -> UpResult:
         self.down()
         return self.up()
+
+    def reboot_from_guest(self, link_up: bool = True, extra_command_line: str = "",
+                          shutdown_timeout: float = 120) -> int:
+        """Boot the running guest again from its own /vmlinuz and /initrd.img, disks kept as they are.
+
+        `up` boots the kernel and initramfs extracted when the image was built; an initramfs
+        the guest rebuilt since is only used by booting this way. The guest is shut down
+        cleanly (its root overlay and data disks stay), the two files are copied out first,
+        and QEMU is started again with them. With ``link_up=False`` the guest starts with its
+        network link down (QEMU starts paused, the link is cut over QMP, then it runs).
+        Returns the new QEMU pid at once: the initramfs may wait for a passphrase, so nothing
+        here waits for SSH.
+        """
+        pid = self.running_pid()
+        if pid is None or not self.ssh_answers():
+            raise LabError("reboot-from-guest needs a running guest whose SSH answers (run `tests/lab/lab up`)")
+        command_line = self._command_line(extra_command_line)
+        for guest_path, local in (("/vmlinuz", self.guest_kernel), ("/initrd.img", self.guest_initrd)):
+            self._copy_from_guest(guest_path, local)
+        self.ssh_run("systemctl poweroff", timeout=60)  # the connection may drop before it answers
+        if not wait_until_gone(pid, self.pid_file, shutdown_timeout):
+            self.report(f"guest did not power off within {shutdown_timeout:.0f}s: stopping QEMU")
+            self._stop_qemu(pid)
+        self._check_ports_free()
+        if self.console_log.is_file():  # QEMU truncates it: keep the last boot's console for a post-mortem
+            self.console_log.replace(self.state_dir / "console.previous.log")
+        pid = self._start_qemu_with(self.guest_kernel, self.guest_initrd, command_line, start_paused=not link_up)
+        if not link_up:
+            self.set_link(False)
+            self.qmp("cont")
+        self.report(f"QEMU started (pid {pid}) from the guest's own kernel and initramfs"
+                    f"{' with the link down' if not link_up else ''}")
+        return pid
+
+    def _command_line(self, extra: str) -> str:
+        try:
+            return guest_command_line(extra)
+        except ValueError as exc:
+            raise LabError(str(exc)) from exc
+
+    def _copy_from_guest(self, guest_path: str, local: Path) -> None:
+        argv = self.ssh_argv(f"cat {shlex.quote(guest_path)}")
+        with local.open("wb") as out:
+            done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE,
+                                  timeout=300, check=False)
+        if done.returncode != 0 or local.stat().st_size == 0:
+            raise LabError(f"could not copy {guest_path} out of the guest (exit {done.returncode}): "
+                           f"{done.stderr.decode(errors='replace').strip()}")
 
     def status(self) -> dict[str, Any]:
         pid = self.running_pid()
@@ -407,12 +466,16 @@ class Lab:
             qemu_img(["create", "-q", "-f", "qcow2", str(disk.qcow2_path(self.state_dir)), self.config.disk_size])
 
     def _start_qemu(self, image: Image) -> int:
+        self.console_log.unlink(missing_ok=True)
+        return self._start_qemu_with(image.kernel, image.initrd, guest_command_line())
+
+    def _start_qemu_with(self, kernel: Path, initrd: Path, command_line: str, start_paused: bool = False) -> int:
         launch = GuestLaunch(
-            kernel=image.kernel, initrd=image.initrd, root_overlay=self.root_overlay, state_dir=self.state_dir,
+            kernel=kernel, initrd=initrd, root_overlay=self.root_overlay, state_dir=self.state_dir,
             pid_file=self.pid_file, qmp_socket=self.qmp_socket, console_log=self.console_log,
             ssh_port=self.config.ssh_port, initrd_ssh_port=self.config.initrd_ssh_port,
+            command_line=command_line, start_paused=start_paused,
         )
-        self.console_log.unlink(missing_ok=True)
         # stderr to a file, not a pipe: the daemonized QEMU must not keep our pipe open.
         with self.qemu_stderr.open("w") as stderr:
             done = subprocess.run(launch.argv(), stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,

@@ -83,6 +83,15 @@ DATA_DISKS: tuple[DataDisk, ...] = (
 ) + _extra_nvme_disks(os.environ.get("LIFELINE_LAB_EXTRA_NVME", "0"))
 
 
+def guest_command_line(extra: str = "") -> str:
+    """The lab's kernel command line with the caller's words after it (later words win in the kernel)."""
+    words = extra.split()
+    for word in words:
+        if word.split("=", 1)[0] in ("root", "console"):
+            raise ValueError(f"{word!r}: the lab sets root= and console= itself")
+    return " ".join([KERNEL_COMMAND_LINE, *words])
+
+
 def data_disk(device_id: str) -> DataDisk:
     for disk in DATA_DISKS:
         if disk.device_id == device_id:
@@ -116,6 +125,9 @@ class GuestLaunch:
     console_log: Path
     ssh_port: int
     initrd_ssh_port: int
+    command_line: str = KERNEL_COMMAND_LINE
+    # Stopped before the first instruction, so QMP can cut the link before the guest sees it up.
+    start_paused: bool = False
 
     def argv(self) -> list[str]:
         return [
@@ -125,7 +137,8 @@ class GuestLaunch:
             "-daemonize", "-pidfile", str(self.pid_file),
             "-serial", f"file:{self.console_log}",
             "-qmp", f"unix:{self.qmp_socket},server=on,wait=off",
-            "-kernel", str(self.kernel), "-initrd", str(self.initrd), "-append", KERNEL_COMMAND_LINE,
+            "-kernel", str(self.kernel), "-initrd", str(self.initrd), "-append", self.command_line,
+            *(["-S"] if self.start_paused else []),
             *self._root_disk(), *self._data_disks(), *self._network(),
         ]
 

@@ -20,7 +20,7 @@ import labcache  # noqa: E402
 import labhost  # noqa: E402
 from labhost import is_our_qemu, port_in_use  # noqa: E402
 from lablib import Lab, LabConfig, LabError  # noqa: E402
-from labqemu import DATA_DISKS, GuestLaunch, data_disk, device_option  # noqa: E402
+from labqemu import DATA_DISKS, KERNEL_COMMAND_LINE, GuestLaunch, data_disk, device_option, guest_command_line  # noqa: E402
 from labqmp import QmpClient, QmpError  # noqa: E402
 
 HOST_STYLE_SOURCES = """\
@@ -130,6 +130,43 @@ def test_network_forwards_both_ports_to_loopback_only(tmp_path: Path) -> None:
     netdev = argv[argv.index("-netdev") + 1]
     assert netdev == "user,id=n0,hostfwd=tcp:127.0.0.1:2400-:22,hostfwd=tcp:127.0.0.1:2401-:2222"
     assert f"unix:{tmp_path / 'qmp.sock'},server=on,wait=off" in argv
+
+
+def test_a_launch_runs_at_once_with_the_labs_command_line_unless_told_otherwise(tmp_path: Path) -> None:
+    argv = launch(tmp_path).argv()
+    assert argv[argv.index("-append") + 1] == KERNEL_COMMAND_LINE
+    assert "-S" not in argv
+
+
+def test_a_guest_boot_takes_its_own_files_a_longer_command_line_and_can_start_paused(tmp_path: Path) -> None:
+    own = GuestLaunch(kernel=tmp_path / "guest-vmlinuz", initrd=tmp_path / "guest-initrd.img",
+                      root_overlay=tmp_path / "root.qcow2", state_dir=tmp_path, pid_file=tmp_path / "qemu.pid",
+                      qmp_socket=tmp_path / "qmp.sock", console_log=tmp_path / "console.log",
+                      ssh_port=2400, initrd_ssh_port=2401, command_line=guest_command_line("break=premount"),
+                      start_paused=True)
+    argv = own.argv()
+    assert argv[argv.index("-kernel") + 1] == str(tmp_path / "guest-vmlinuz")
+    assert argv[argv.index("-initrd") + 1] == str(tmp_path / "guest-initrd.img")
+    assert argv[argv.index("-append") + 1] == KERNEL_COMMAND_LINE + " break=premount"
+    assert "-S" in argv
+
+
+@pytest.mark.parametrize("extra", ["root=/dev/vda", "console=tty0", "quiet root=LABEL=x"])
+def test_extra_command_line_words_may_not_move_the_root_or_the_console(extra: str) -> None:
+    with pytest.raises(ValueError, match="the lab sets root= and console="):
+        guest_command_line(extra)
+
+
+def test_extra_command_line_words_are_appended_in_order() -> None:
+    assert guest_command_line("  ip=dhcp   rd.neednet=1 ") == KERNEL_COMMAND_LINE + " ip=dhcp rd.neednet=1"
+    assert guest_command_line() == KERNEL_COMMAND_LINE
+
+
+def test_reboot_from_guest_refuses_when_no_guest_runs(tmp_path: Path) -> None:
+    lab = Lab(LabConfig(cache_root=tmp_path / "cache", state_dir=tmp_path / "state", ssh_port=2400,
+                        initrd_ssh_port=2401, disk_size="64M"), report=lambda message: None)
+    with pytest.raises(LabError, match="needs a running guest"):
+        lab.reboot_from_guest()
 
 
 def test_disk_table_names_by_id_links_and_only_ide_is_not_hotpluggable() -> None:
