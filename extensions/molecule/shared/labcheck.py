@@ -96,10 +96,10 @@ def codes(findings: list[dict], subject: str | None = None) -> list[str]:
     return [f["code"] for f in findings if subject is None or f["subject"] == subject]
 
 
-def run_playbook(inventory: str, playbook: str, extra_vars: dict) -> str:
+def run_playbook(inventory: str, playbook: str, extra_vars: dict, options: tuple[str, ...] = ()) -> str:
     """ansible-playbook on the controller; returns its output (fails the test on a failed run)."""
     result = subprocess.run(
-        ["ansible-playbook", "-i", inventory, playbook, "-e", json.dumps(extra_vars)],
+        ["ansible-playbook", "-i", inventory, playbook, "-e", json.dumps(extra_vars), *options],
         capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return result.stdout
