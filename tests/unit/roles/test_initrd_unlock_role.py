@@ -177,7 +177,7 @@ def test_two_callers_never_run_two_clients_at_once(wrapper: Path) -> None:
     (wrapper / "failures_left").write_text("6\n")
     env = {"ROOT": str(wrapper), "PATH": "/usr/bin:/bin"}
     callers = [subprocess.Popen(["sh", str(wrapper / "ipconfig"), "-t", "2"], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL) for _ in range(2)]
+                                stderr=subprocess.DEVNULL) for _caller in range(2)]
     assert [caller.wait(timeout=60) for caller in callers] == [0, 0]
     assert not (wrapper / "overlaps").exists()
     # The second caller found the address the first one got, without a DHCP client of its own.
