@@ -38,7 +38,9 @@ KNOWN_HOSTS = EPHEMERAL / "initrd_unlock_known_hosts"
 # How long the "router" stays down. initramfs-tools' own attempts last about 265 s from the
 # moment it starts configuring the network, so only a longer outage separates the policies.
 LINK_DOWN_SECONDS = int(os.environ.get("LIFELINE_IU_LINK_DOWN_SECONDS", "330"))
-INITRAMFS_SSH_DEADLINE = 240  # seconds after the link comes up (or after boot) to answer
+INITRAMFS_SSH_DEADLINE = 240  # seconds after the link comes up to answer
+# With the policy on, SSH answered 6 s after the link came up; 120 s without an answer is a failure.
+RETRY_OFF_DEADLINE = 120
 KEY_IN_IMAGE = "etc/dropbear/dropbear_ed25519_host_key"
 
 
@@ -108,7 +110,8 @@ def unlock_and_wait_for_system(guest: Lab) -> None:
     # 255: the initramfs closed the session while it handed over to the system.
     assert result.returncode in (0, 255), result
     started = time.monotonic()
-    while time.monotonic() - started < 300:
+    # 229 s were measured with a second guest on the same two cores; this is a deadline, not a figure under test.
+    while time.monotonic() - started < 600:
         if guest.ssh_answers():
             record("system SSH answered %.0fs after the unlock" % (time.monotonic() - started))
             return
@@ -169,32 +172,25 @@ def test_host_key_survives_the_kernel_install_hook(host) -> None:
     assert image_key_hash(host) == before
 
 
-def test_unlock_over_ssh_after_a_reboot(host) -> None:
+def late_router_boot(guest: Lab, deadline: float) -> float:
+    """Reboot with the link down, bring it up after LINK_DOWN_SECONDS; seconds to SSH after that."""
+    guest.reboot_from_guest(link_up=False)
+    time.sleep(LINK_DOWN_SECONDS)
+    guest.set_link(True)
+    return wait_for_initramfs_ssh(deadline)
+
+
+# One boot serves as both the plain reboot and the late router: a boot whose router was down
+# for LINK_DOWN_SECONDS asks more of the initramfs than one whose router was up all along.
+def test_late_router_then_unlock_over_ssh_with_the_retry_policy(host) -> None:
     guest = lab()
-    guest.reboot_from_guest()
-    seconds = wait_for_initramfs_ssh(INITRAMFS_SSH_DEADLINE)
-    record("initramfs accepted SSH %.0fs after the reboot" % seconds)
+    seconds = late_router_boot(guest, INITRAMFS_SSH_DEADLINE)
+    record("retry on: link down %ds; initramfs accepted SSH %.0fs after it came up" % (LINK_DOWN_SECONDS, seconds))
     # The same server with an empty known_hosts is refused: the check above was a real check.
     empty = EPHEMERAL / "empty_known_hosts"
     empty.write_text("")
     accepted, log = login(known_hosts=empty)
     assert not accepted and "Host key verification failed" in log, log
-    unlock_and_wait_for_system(guest)
-    assert sh(host, "cryptsetup status labvault").splitlines()[0].endswith("is active.")
-
-
-def late_router_boot(guest: Lab) -> float:
-    """Reboot with the link down, bring it up after LINK_DOWN_SECONDS; seconds to SSH after that."""
-    guest.reboot_from_guest(link_up=False)
-    time.sleep(LINK_DOWN_SECONDS)
-    guest.set_link(True)
-    return wait_for_initramfs_ssh(INITRAMFS_SSH_DEADLINE)
-
-
-def test_late_router_with_the_retry_policy(host) -> None:
-    guest = lab()
-    seconds = late_router_boot(guest)
-    record("retry on: link down %ds; initramfs accepted SSH %.0fs after it came up" % (LINK_DOWN_SECONDS, seconds))
     unlock_and_wait_for_system(guest)
     assert sh(host, "cryptsetup status labvault").splitlines()[0].endswith("is active.")
     # The initramfs' retrying ipconfig was stopped before switch_root: only the system's DHCP client runs.
@@ -210,7 +206,7 @@ def test_late_router_without_the_retry_policy_fails(host, request) -> None:
     guest = lab()
     try:
         with pytest.raises(AssertionError, match="did not accept SSH"):
-            late_router_boot(guest)
+            late_router_boot(guest, RETRY_OFF_DEADLINE)
     finally:
         print((guest.state_dir / "console.log").read_text(errors="replace")[-3000:])
         guest.reset()  # nobody can type the passphrase into this one
