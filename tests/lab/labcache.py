@@ -16,6 +16,7 @@ from typing import Any
 
 from labhost import BuildError, remove_tree_safely
 from labimage import BUILD_INFO, INITRD, KERNEL, KEY_NAME, OUTPUT_FILES, ROOT_IMG, Reporter, build_into
+from labumlimage import UmlKernel, build_uml_root, cached_uml_kernel, fetch_uml_kernel
 
 # Files (relative to this directory) whose content shapes the image: the recipe only.
 IMAGE_SOURCE_FILES = ("labimage.py",)
@@ -55,11 +56,11 @@ class Image:
         return all((self.directory / name).is_file() for name in OUTPUT_FILES)
 
 
-def image_source_hash(lab_dir: Path | None = None) -> str:
+def image_source_hash(lab_dir: Path | None = None, source_files: tuple[str, ...] = IMAGE_SOURCE_FILES) -> str:
     """sha256 over the recipe's source, the key of the image cache."""
     lab_dir = lab_dir or Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for name in IMAGE_SOURCE_FILES:
+    for name in source_files:
         digest.update(name.encode() + b"\0")
         digest.update((lab_dir / name).read_bytes() + b"\0")
     return digest.hexdigest()[:16]
@@ -99,6 +100,23 @@ def prune_images(cache_root: Path) -> list[Path]:
                 remove_tree_safely(directory)
                 removed.append(directory)
     return removed
+
+
+def uml_root_image(cache_root: Path, report: Reporter) -> tuple[UmlKernel, Path]:
+    """The UML kernel and the UML variant of this source's image, fetched and built first if missing.
+
+    The variant is keyed by its own recipe (labumlimage.py) and the kernel's package version,
+    inside the base image's directory, which is keyed by the base recipe: a change to any of
+    them builds a new variant.
+    """
+    image = cached_image(cache_root)
+    with build_lock(cache_root):  # a concurrent run may be fetching or building the same
+        kernel = cached_uml_kernel(cache_root) or fetch_uml_kernel(cache_root, report)
+        recipe = image_source_hash(source_files=("labumlimage.py",))
+        variant = image.directory / f"uml-{recipe}-{kernel.package_version}.img"
+        if not variant.is_file():
+            build_uml_root(image.root_img, kernel, variant, report)
+    return kernel, variant
 
 
 def build_image(cache_root: Path, report: Reporter, force: bool = False) -> Image:

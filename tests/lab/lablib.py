@@ -26,14 +26,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labcache import Image, build_image, cached_image, prune_images
+from labcache import Image, build_image, cached_image, prune_images, uml_root_image
 from labhost import BuildError, is_our_qemu, port_in_use, tail, wait_until_gone
 from labqemu import DATA_DISKS, GUEST_NETDEV, QEMU_BINARY, DataDisk, GuestLaunch, data_disk, guest_command_line
 from labqmp import QmpClient, QmpError
+from labuml import UML_DISKS, UmlError, UmlGuest
 
 GUEST_NAME = "lifeline-lab"
 BUILD_BINARIES = ("debootstrap", "ssh-keygen", "mke2fs", "chroot", "dpkg-query")
 RUN_BINARIES = (QEMU_BINARY, "qemu-img", "ssh")
+UML_RUN_BINARIES = ("apt-get", "dpkg-deb", "patchelf", "ip", "mount", "chroot", "ssh")
+BACKENDS = ("qemu", "uml")
 Reporter = Callable[[str], None]
 
 
@@ -55,6 +58,7 @@ class LabConfig:
     initrd_ssh_port: int
     disk_size: str
     boot_timeout: float = 180.0
+    backend: str = "qemu"  # qemu (TCG, every device kind) or uml (User-mode Linux: md, LVM, dm only)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LabConfig:
@@ -70,7 +74,15 @@ class LabConfig:
             initrd_ssh_port=_port(env, "LIFELINE_LAB_INITRD_PORT", 2223),
             disk_size=env.get("LIFELINE_LAB_DISK_SIZE") or "512M",
             boot_timeout=_seconds(env, "LIFELINE_LAB_BOOT_TIMEOUT", 180),
+            backend=_backend(env),
         )
+
+
+def _backend(env: Mapping[str, str]) -> str:
+    value = env.get("LIFELINE_LAB_BACKEND") or "qemu"
+    if value not in BACKENDS:
+        raise LabError(f"LIFELINE_LAB_BACKEND={value!r}: the lab's backends are {', '.join(BACKENDS)}")
+    return value
 
 
 def _usable_path(name: str, value: str) -> Path:
@@ -164,8 +176,20 @@ class Lab:
     def image(self) -> Image:
         return cached_image(self.config.cache_root)
 
+    @property
+    def uml(self) -> UmlGuest | None:
+        """The UML guest of this state directory, or None on the qemu backend."""
+        if self.config.backend != "uml":
+            return None
+        return UmlGuest(self.state_dir, self.config.ssh_port)
+
     def disks(self) -> list[dict[str, Any]]:
         """The data disks as disks.json lists them."""
+        if self.uml is not None:
+            return [{"id": disk.device_id, "serial": disk.serial, "bus": "ubd",
+                     "image": str(disk.image_path(self.state_dir)), "by_id": disk.by_id,
+                     "by_id_path": f"/dev/disk/by-id/{disk.by_id}", "kernel_name_at_boot": disk.kernel_name_at_boot,
+                     "hotpluggable": False} for disk in UML_DISKS]
         return [self._disk_record(disk) for disk in DATA_DISKS]
 
     def _disk_record(self, disk: DataDisk) -> dict[str, Any]:
@@ -195,7 +219,9 @@ class Lab:
     # --- lifecycle ------------------------------------------------------------------
 
     def running_pid(self) -> int | None:
-        """The pid of this state dir's QEMU, if it is alive (a stale pid file is ignored)."""
+        """The pid of this state dir's QEMU or UML kernel, if it is alive (a stale pid file is ignored)."""
+        if self.uml is not None:
+            return self.uml.running_pid()
         try:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
@@ -222,21 +248,36 @@ class Lab:
         if pid is not None:
             self.report(f"guest (pid {pid}) runs but SSH does not answer: restarting it")
         self.down()
-        require_binaries(RUN_BINARIES)
+        require_binaries(UML_RUN_BINARIES if self.uml is not None else RUN_BINARIES)
         image = self.build()
         self._check_ports_free()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._write_access_files(image)
-        self._create_disks(image)
         started = time.monotonic()
-        pid = self._start_qemu(image)
-        self.report(f"QEMU started (pid {pid}); waiting for SSH on 127.0.0.1:{self.config.ssh_port}")
+        if self.uml is not None:
+            pid = self._start_uml()
+        else:
+            self._create_disks(image)
+            started = time.monotonic()
+            pid = self._start_qemu(image)
+        self.report(f"{self.config.backend} guest started (pid {pid}); waiting for SSH on "
+                    f"127.0.0.1:{self.config.ssh_port}")
         seconds = self._wait_for_ssh(pid, started)
         self.report(f"guest up: SSH answered {seconds:.1f}s after start")
         return UpResult(already_running=False, seconds_to_ssh=seconds, pid=pid)
 
     def down(self) -> bool:
         """Stop the guest and drop its overlay and data disks. Returns whether one was running."""
+        if self.uml is not None:
+            try:
+                stopped = self.uml.stop()
+            except UmlError as exc:
+                raise LabError(str(exc)) from exc
+            if stopped:
+                self.report("UML guest stopped; its namespace, tap and relay are gone")
+            for path in (self.disks_file, self.state_dir / "run.json"):
+                path.unlink(missing_ok=True)
+            return stopped
         pid = self.running_pid()
         if pid is not None:
             self._stop_qemu(pid)
@@ -263,6 +304,7 @@ class Lab:
         Returns the new QEMU pid at once: the initramfs may wait for a passphrase, so nothing
         here waits for SSH.
         """
+        self._require_qemu("reboot-from-guest")
         pid = self.running_pid()
         if pid is None or not self.ssh_answers():
             raise LabError("reboot-from-guest needs a running guest whose SSH answers (run `tests/lab/lab up`)")
@@ -301,7 +343,7 @@ class Lab:
 
     def status(self) -> dict[str, Any]:
         pid = self.running_pid()
-        return {"running": pid is not None, "pid": pid,
+        return {"backend": self.config.backend, "running": pid is not None, "pid": pid,
                 "ssh_answers": pid is not None and self.ssh_answers(),
                 "ssh_port": self._live_ssh_port(), "state_dir": str(self.state_dir),
                 "image": str(self.image().directory), "image_built": self.image().is_complete()}
@@ -379,6 +421,9 @@ class Lab:
 
     def replug(self, device_id: str, wait: bool = True, timeout: float = 60) -> None:
         """Plug a pulled disk back in: same node (same data), same serial, same slot."""
+        if self.uml is not None and device_id in {disk.device_id for disk in UML_DISKS}:
+            self.report(f"{device_id} is already plugged in (the UML backend cannot unplug disks)")
+            return
         disk = self._hotpluggable_disk(device_id)
         if self.device_present(disk.device_id):
             self.report(f"{device_id} is already plugged in")
@@ -394,7 +439,13 @@ class Lab:
 
     # --- internals -------------------------------------------------------------------
 
+    def _require_qemu(self, what: str) -> None:
+        if self.uml is not None:
+            raise LabError(f"{what} needs the qemu backend; this lab runs under User-mode Linux "
+                           "(LIFELINE_LAB_BACKEND=uml), which has no QMP, hot-unplug or initramfs boot")
+
     def _qmp_client(self, timeout: float) -> QmpClient:
+        self._require_qemu("QMP (qmp, unplug, replug, link)")
         if self.running_pid() is None:
             raise LabError("the lab guest is not running (run `tests/lab/lab up`)")
         client = QmpClient(self.qmp_socket, timeout=timeout)
@@ -431,8 +482,10 @@ class Lab:
             return self.config.ssh_port
 
     def _check_ports_free(self) -> None:
-        for name, port in (("LIFELINE_LAB_SSH_PORT", self.config.ssh_port),
-                           ("LIFELINE_LAB_INITRD_PORT", self.config.initrd_ssh_port)):
+        ports = [("LIFELINE_LAB_SSH_PORT", self.config.ssh_port)]
+        if self.uml is None:  # UML boots no initramfs: nothing listens on the second port
+            ports.append(("LIFELINE_LAB_INITRD_PORT", self.config.initrd_ssh_port))
+        for name, port in ports:
             problem = port_in_use(port)
             if problem:
                 raise LabError(f"port {port} on 127.0.0.1 is already in use ({problem}); "
@@ -457,13 +510,26 @@ class Lab:
         )
         self.disks_file.write_text(json.dumps(self.disks(), indent=2) + "\n")
         (self.state_dir / "run.json").write_text(json.dumps(
-            {"ssh_port": port, "initrd_ssh_port": self.config.initrd_ssh_port,
+            {"backend": self.config.backend, "ssh_port": port, "initrd_ssh_port": self.config.initrd_ssh_port,
              "image": str(image.directory)}, indent=2) + "\n")
 
     def _create_disks(self, image: Image) -> None:
         qemu_img(["create", "-q", "-f", "qcow2", "-b", str(image.root_img), "-F", "raw", str(self.root_overlay)])
         for disk in DATA_DISKS:
             qemu_img(["create", "-q", "-f", "qcow2", str(disk.qcow2_path(self.state_dir)), self.config.disk_size])
+
+    def _start_uml(self) -> int:
+        assert self.uml is not None
+        try:
+            kernel, root = uml_root_image(self.config.cache_root, self.report)
+        except BuildError as exc:
+            raise LabError(f"UML image build failed: {exc}") from exc
+        self.console_log.unlink(missing_ok=True)
+        try:
+            return self.uml.start(kernel.binary, root, self.config.disk_size, self.console_log)
+        except UmlError as exc:
+            self.uml.stop()
+            raise LabError(f"UML guest did not start: {exc}") from exc
 
     def _start_qemu(self, image: Image) -> int:
         self.console_log.unlink(missing_ok=True)
@@ -491,8 +557,9 @@ class Lab:
     def _wait_for_ssh(self, pid: int, started: float) -> float:
         deadline = started + self.config.boot_timeout
         while time.monotonic() < deadline:
-            if not is_our_qemu(pid, self.pid_file):
-                raise LabError(f"QEMU (pid {pid}) exited during boot; console tail:\n{tail(self.console_log, 25)}")
+            if self.running_pid() != pid:
+                raise LabError(f"the {self.config.backend} guest (pid {pid}) exited during boot; console tail:\n"
+                               f"{tail(self.console_log, 25)}")
             if self.ssh_answers():
                 return time.monotonic() - started
             time.sleep(1)

@@ -259,3 +259,71 @@ def test_extra_nvme_disks_for_benchmarks():
     assert _extra_nvme_disks("") == ()
     with pytest.raises(ValueError, match="LIFELINE_LAB_EXTRA_NVME must be 0..8"):
         _extra_nvme_disks("9")
+
+
+# --- the User-mode Linux backend ---------------------------------------------------------
+
+from labuml import UML_DISKS, UmlGuest, kernel_argv, names_for, namespace_commands  # noqa: E402
+
+
+def test_uml_names_are_stable_per_state_dir_distinct_between_two_and_fit_a_tap_name() -> None:
+    first, second = names_for(Path("/tmp/run-a")), names_for(Path("/tmp/run-b"))
+    assert first == names_for(Path("/tmp/run-a")) and set(first).isdisjoint(second)
+    assert all(len(tap) <= 15 for _namespace, tap, _umid in (first, second))  # IFNAMSIZ - 1
+
+
+def test_uml_kernel_command_line_has_the_root_over_a_cow_file_and_every_disk_with_its_serial(tmp_path: Path) -> None:
+    argv = kernel_argv(Path("/k/linux.uml"), Path("/c/root.img"), tmp_path / "root.cow", tmp_path, "u1", "tap1")
+    assert argv[0] == "/k/linux.uml" and "umid=u1" in argv and "root=/dev/ubda" in argv
+    assert f"ubd0={tmp_path / 'root.cow'},/c/root.img,LABROOT" in argv
+    assert [word for word in argv if word.startswith("ubd") and not word.startswith("ubd0")] == [
+        f"ubd{index}={tmp_path}/{device_id}.img,,{serial}" for index, (device_id, serial) in enumerate(
+            [("vd1", "VIRT0001"), ("vd2", "VIRT0002"), ("vd3", "VIRT0003"), ("vd4", "VIRT0004"),
+             ("ide1", "IDE0001"), ("ide2", "IDE0002"), ("nvme1", "NVME0001")], start=1)]
+    # Without GRO the guest drops the host's large TCP segments: a 2 MB upload took over 60 s.
+    assert "vec0:transport=tap,ifname=tap1,gro=1" in argv
+
+
+def test_uml_disks_carry_the_qemu_labs_serials_and_uml_by_id_names() -> None:
+    assert [disk.serial for disk in UML_DISKS] == [disk.serial for disk in DATA_DISKS[:7]]
+    assert UML_DISKS[0].by_id == "uml-VIRT0001" and UML_DISKS[-1].kernel_name_at_boot == "ubdh"
+
+
+def test_uml_namespace_is_made_before_its_tap_which_gets_the_host_address() -> None:
+    commands = namespace_commands("ns1", "tap1")
+    assert commands[0] == ["ip", "netns", "add", "ns1"]
+    assert ["ip", "-n", "ns1", "tuntap", "add", "dev", "tap1", "mode", "tap"] in commands
+    assert all(command[:3] == ["ip", "-n", "ns1"] for command in commands[1:])
+
+
+def test_uml_backend_refuses_qemu_only_operations_by_name(tmp_path: Path) -> None:
+    lab = Lab(LabConfig(tmp_path, tmp_path / "run", 2400, 2401, "64M", backend="uml"), report=lambda _: None)
+    for operation in (lambda: lab.qmp("query-status"), lambda: lab.unplug("vd1"), lambda: lab.set_link(False),
+                      lab.reboot_from_guest):
+        with pytest.raises(LabError, match="needs the qemu backend"):
+            operation()
+    lab.replug("vd1")  # a UML disk is never unplugged: nothing to do
+    assert [disk["by_id_path"] for disk in lab.disks()][:1] == ["/dev/disk/by-id/uml-VIRT0001"]
+
+
+def test_a_stopped_uml_guest_is_not_running_and_stopping_it_again_is_harmless(tmp_path: Path) -> None:
+    guest = UmlGuest(tmp_path, 2400)
+    guest.pid_file.write_text(f"{os.getpid()}\n")  # a live pid that is not this guest's kernel
+    assert guest.running_pid() is None
+    assert guest.stop() is False and not guest.pid_file.exists()
+
+
+def test_backend_must_be_one_the_lab_has() -> None:
+    assert LabConfig.from_env({"HOME": "/h", "LIFELINE_LAB_BACKEND": "uml"}).backend == "uml"
+    with pytest.raises(LabError, match="LIFELINE_LAB_BACKEND='kvm'"):
+        LabConfig.from_env({"HOME": "/h", "LIFELINE_LAB_BACKEND": "kvm"})
+
+
+def test_every_scenario_runs_on_exactly_one_backend_and_default_on_each_that_boots_a_guest() -> None:
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    groups = yaml.safe_load((LAB_DIR / "backends.yml").read_text())
+    scenarios = {path.parent.name for path in (LAB_DIR.parent.parent / "extensions/molecule").glob("*/molecule.yml")}
+    listed = [name for names in groups.values() for name in names if name != "default"]
+    assert sorted(listed) == sorted(scenarios - {"default"})
+    assert "default" in groups["uml"] and "default" in groups["qemu"]
