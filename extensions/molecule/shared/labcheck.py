@@ -14,6 +14,17 @@ import os
 import subprocess
 
 LAB_SERIALS = ("VIRT0001", "VIRT0002", "VIRT0003", "VIRT0004", "IDE0001", "IDE0002", "NVME0001")
+# The guest the scenario runs on (tests/lab/backends.yml): the same serials, other by-id names.
+LAB_BACKEND = os.environ.get("LIFELINE_LAB_BACKEND") or "qemu"
+QEMU_BY_ID_PREFIXES = {"VIRT": "virtio-", "IDE": "ata-QEMU_HARDDISK_", "NVME": "nvme-QEMU_NVMe_Ctrl_"}
+
+
+def by_id_path(serial: str) -> str:
+    """The /dev/disk/by-id path udev gives the lab disk with SERIAL on this backend."""
+    if LAB_BACKEND == "uml":
+        return "/dev/disk/by-id/uml-" + serial
+    prefix = next(prefix for kind, prefix in QEMU_BY_ID_PREFIXES.items() if serial.startswith(kind))
+    return "/dev/disk/by-id/" + prefix + serial
 
 
 def gather(host, check: bool = False, subset: str = "md") -> dict:

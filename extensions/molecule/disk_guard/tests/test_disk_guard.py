@@ -14,7 +14,7 @@ import shlex
 import pytest
 import yaml
 
-from labcheck import by_serial, gather, hash_devices, module_result, sh
+from labcheck import by_id_path, by_serial, gather, hash_devices, module_result, sh
 
 CASE_DISK = "VIRT0001"
 # pbkdf2 with few iterations: argon2 would need seconds and memory under emulation.
@@ -197,8 +197,8 @@ def test_blank_disks_pass_and_an_allow_listed_serial_passes(host, request, tmp_p
         by_kernel_name = guard(request, tmp_path, disks=[CASE_DISK], allow=[device])
         assert by_kernel_name["failed"] is True and "kernel names such as /dev/sdX" in by_kernel_name["msg"]
         for busybox in (False, True):
-            rc, lines = standalone(host, "--disk", CASE_DISK, "--allow", "/dev/disk/by-id/virtio-" + CASE_DISK, busybox=busybox)
-            assert rc == 0 and lines[0].startswith("%s (%s): allowed by /dev/disk/by-id/virtio-%s" % (CASE_DISK, device, CASE_DISK))
+            rc, lines = standalone(host, "--disk", CASE_DISK, "--allow", by_id_path(CASE_DISK), busybox=busybox)
+            assert rc == 0 and lines[0].startswith("%s (%s): allowed by %s" % (CASE_DISK, device, by_id_path(CASE_DISK)))
             rc, lines = standalone(host, "--disk", CASE_DISK, "--allow", device, busybox=busybox)
             assert rc == 2 and "kernel names such as /dev/sdX" in lines[0]
     finally:

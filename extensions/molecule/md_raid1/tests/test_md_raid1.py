@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labcheck import array, by_serial, codes, gather, hash_devices, mdadm_detail, mdadm_examine, slots_by_serial
+from labcheck import array, by_id_path, by_serial, codes, gather, hash_devices, mdadm_detail, mdadm_examine, slots_by_serial
 
 
 def test_array_matches_mdadm(host):
@@ -23,7 +23,7 @@ def test_members_named_by_serial_in_their_slots(host):
     assert sorted(m["serial"] for m in md0["members"]) == ["VIRT0001", "VIRT0002"]
     for member in md0["members"]:
         assert member["role"] == "active"
-        assert member["stable_name"] == "/dev/disk/by-id/virtio-" + member["serial"]
+        assert member["stable_name"] == by_id_path(member["serial"])
         assert member["events"] == int(mdadm_examine(host, member["device"])["MD_EVENTS"])
 
 

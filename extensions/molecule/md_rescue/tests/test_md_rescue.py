@@ -14,7 +14,7 @@ import os
 import time
 from pathlib import Path
 
-from labcheck import by_serial, export_pairs, hash_devices, module_result, sh
+from labcheck import by_id_path, by_serial, export_pairs, hash_devices, module_result, sh
 
 RESCUED = "/dev/md/lifeline-rescue"
 PAIRS = (("VIRT0001", "VIRT0002"), ("VIRT0003", "VIRT0004"))
@@ -63,7 +63,7 @@ def test_the_report_names_the_choice_and_the_untouched_members(host):
     assert "Nothing was written to any member" in report
     assert "slots 0, 1 (raid10 near=2: slots 0 and 1 hold the same data)" in report
     for serial in members:
-        assert "**%s `/dev/disk/by-id/virtio-%s`" % (serial, serial) in report
+        assert "**%s `%s`" % (serial, by_id_path(serial)) in report
     for serial in untouched:
         assert "%s (%s)" % (serial, by_serial(serial, host)) in report.split("Left untouched:")[1].split("\n")[0]
     assert "`e2fsck -n -f /dev/rescuevg/data` exited 0: clean" in report
