@@ -56,8 +56,8 @@ def print_time_table(stages: list[tuple[str, str, str]], work_dir: Path, total_s
         for scenario, steps in scenario_seconds(times_file).items():
             detail = ", ".join("%s %d" % (step, seconds) for step, seconds in steps.items())
             print("  %-32s %8d  (%s)" % ("%s/%s" % (group, scenario), sum(steps.values()), detail))
-    print("run %-30s %8d  of CI's %d (%.0f %%)" % ("total", total_seconds, CI_LIMIT_SECONDS,
-                                                  100.0 * total_seconds / CI_LIMIT_SECONDS))
+    share = 100.0 * total_seconds / CI_LIMIT_SECONDS
+    print("run %-30s %8d  of CI's %d (%.0f %%)" % ("total", total_seconds, CI_LIMIT_SECONDS, share))
 
 
 def main(argv: list[str]) -> int:
