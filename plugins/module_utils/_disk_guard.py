@@ -4,9 +4,14 @@
 
 A disk passes only when it is blank or allow-listed by a stable identity. Blank means: it was
 read, and neither it nor any partition on it carries a signature (at any offset) or a partition
-table, nothing holds it or is mounted from it, the kernel grants an exclusive open, and its first
-and last bytes are all zero. Anything unknown counts as data. The evidence comes from the disks
-subset of storage_facts (one implementation of signature probing); nothing here writes.
+table, nothing holds it or is mounted from it, the kernel grants an exclusive open, its first
+and last bytes are all zero, and so are samples read across the rest of it. Anything unknown
+counts as data. The evidence comes from the disks subset of storage_facts (one implementation of
+signature probing); nothing here writes.
+
+A disk whose signatures were wiped (``wipefs -a`` by mistake) still holds its data: the samples
+are there to find it. Where they are read is computed the same way by the standalone script
+(roles/preinstall_gate/files/preinstall-gate.sh), so both give the same verdict for a seed.
 """
 
 from __future__ import annotations
@@ -16,6 +21,32 @@ import posixpath
 from ansible_collections.lifeline.storage.plugins.module_utils._block_read import exclusive_open_error, read_range
 
 BY_ID_PREFIX = "/dev/disk/by-id/"
+SECTOR = 512
+# A small linear congruential generator, chosen because busybox sh's 64-bit arithmetic can
+# compute it too: the module and the standalone script draw the same offsets from one seed.
+LCG_MULTIPLIER = 1103515245
+LCG_INCREMENT = 12345
+LCG_MODULUS = 1 << 31
+
+
+def sample_offsets(size_bytes: int, edge_bytes: int, sample_bytes: int, count: int, seed: int) -> list[int]:
+    """Byte offsets of the samples read between the first and last EDGE_BYTES of a disk.
+
+    COUNT evenly spaced samples, the first just past the first edge and the last ending just
+    before the last edge, the middle of the disk always among them; then COUNT // 4 more at
+    offsets drawn from SEED. All in whole sectors. None when COUNT is 0 or the edges meet.
+    """
+    sectors, edge, length = size_bytes // SECTOR, edge_bytes // SECTOR, sample_bytes // SECTOR
+    room = sectors - 2 * edge - length  # the last sector a sample may start at, past the first edge
+    if count <= 0 or room < 0:
+        return []
+    starts = [edge + (index * room // (count - 1) if count > 1 else 0) for index in range(count)]
+    starts.append(edge + room // 2)
+    state = seed % LCG_MODULUS
+    for _draw in range(count // 4):
+        state = (LCG_MULTIPLIER * state + LCG_INCREMENT) % LCG_MODULUS
+        starts.append(edge + state % (room + 1))
+    return [start * SECTOR for start in sorted(set(starts))]
 
 
 def allow_list_errors(allow: list[str]) -> list[str]:
@@ -93,7 +124,27 @@ def edge_evidence(device: str, edge_bytes: int) -> list[dict]:
     return evidence
 
 
-def judge_disk(entry: dict, partitions: list[dict], allow: list[str], edge_bytes: int) -> dict:
+def sample_evidence(device: str, offsets: list[int], sample_bytes: int) -> list[dict]:
+    """The first sample with a non-zero byte, or the first that cannot be read; nothing when all are zero."""
+    for offset in offsets:
+        try:
+            data = read_range(device, offset, sample_bytes)
+        except OSError as error:
+            return [{"kind": "unreadable", "device": device, "offset": offset,
+                     "detail": "%d bytes at offset %d unreadable: %s" % (sample_bytes, offset, error.strerror or error)}]
+        if len(data) != sample_bytes:
+            return [{"kind": "unreadable", "device": device, "offset": offset,
+                     "detail": "%d bytes at offset %d unreadable: read %d bytes" % (sample_bytes, offset, len(data))}]
+        nonzero = len(data) - data.count(0)
+        if nonzero:
+            return [{"kind": "nonzero_bytes", "device": device, "where": "sample", "offset": offset, "count": nonzero,
+                     "detail": "%d non-zero bytes in %d bytes sampled at offset %d, no known signature"
+                     % (nonzero, sample_bytes, offset)}]
+    return []
+
+
+def judge_disk(entry: dict, partitions: list[dict], allow: list[str], edge_bytes: int,
+               sampling: dict | None = None) -> dict:
     """{verdict: blank|allowed|refused, allowed_by, evidence} for one whole disk."""
     evidence = _signature_evidence(entry) + _use_evidence(entry)
     for name in entry.get("partitions") or []:
@@ -105,6 +156,11 @@ def judge_disk(entry: dict, partitions: list[dict], allow: list[str], edge_bytes
         evidence.append({"kind": "in_use", "device": entry["device"], "detail": busy})
     if not evidence:
         evidence = edge_evidence(entry["device"], edge_bytes)
+    samples = 0
+    if not evidence and sampling and entry.get("size_bytes"):
+        offsets = sample_offsets(entry["size_bytes"], edge_bytes, sampling["bytes"], sampling["count"], sampling["seed"])
+        samples = len(offsets)
+        evidence = sample_evidence(entry["device"], offsets, sampling["bytes"])
     permitted = allowed_by(entry, allow)
     if permitted:
         verdict = "allowed"
@@ -112,7 +168,7 @@ def judge_disk(entry: dict, partitions: list[dict], allow: list[str], edge_bytes
         verdict = "blank" if not evidence else "refused"
     return {"name": entry.get("serial") or entry["kernel_name"], "device": entry["device"], "serial": entry.get("serial"),
             "wwn": entry.get("wwn"), "stable_name": entry.get("stable_name"), "size_bytes": entry.get("size_bytes"),
-            "verdict": verdict, "allowed_by": permitted, "evidence": evidence}
+            "verdict": verdict, "allowed_by": permitted, "evidence": evidence, "samples_read": samples}
 
 
 def refusal_lines(judged: list[dict]) -> list[str]:
@@ -121,13 +177,14 @@ def refusal_lines(judged: list[dict]) -> list[str]:
             for disk in judged if disk["verdict"] == "refused"]
 
 
-def guard(disks_facts: dict, requested: list[str] | None, allow: list[str], edge_bytes: int) -> dict:
+def guard(disks_facts: dict, requested: list[str] | None, allow: list[str], edge_bytes: int,
+          sampling: dict | None = None) -> dict:
     devices = disks_facts.get("devices") or []
     by_name = {entry["kernel_name"]: entry for entry in devices}
     targets, missing = resolve_targets(devices, requested)
     judged = []
     for entry in targets:
         partitions = [by_name[name] for name in entry.get("partitions") or [] if name in by_name]
-        judged.append(judge_disk(entry, partitions, allow, edge_bytes))
+        judged.append(judge_disk(entry, partitions, allow, edge_bytes, sampling))
     return {"disks": judged, "missing": missing, "refused": refusal_lines(judged),
             "passed": not missing and all(disk["verdict"] != "refused" for disk in judged)}

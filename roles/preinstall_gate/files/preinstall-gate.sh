@@ -4,17 +4,23 @@
 # The same rules as the disk_guard module: a target disk passes only when it is blank or
 # allow-listed by serial, WWN or /dev/disk/by-id path. Blank means no partition, no holder, no
 # mount, no active swap, no signature that wipefs or blkid -p finds (when util-linux is there),
-# and, when none of those is found, only zero bytes in the first and last --edge-bytes.
+# and, when none of those is found, only zero bytes in the first and last --edge-bytes and in
+# samples read across the rest of the disk (the same offsets as the module's for the same seed).
 # Unknown content is data. It only reads: no tool here is given a write option.
 #
 # Usage: preinstall-gate.sh [--disk NAME]... [--allow ID]... [--edge-bytes N] [--list]
+#                           [--sample-count N] [--sample-bytes N] [--sample-seed N]
 #   --disk   a disk the installer will use: serial, WWN, /dev/disk/by-id path, /dev path or
 #            kernel name. None given: every whole disk.
 #   --allow  a disk that may hold data: serial, WWN or /dev/disk/by-id path, never /dev/sdX.
 #   --list   print each whole disk's identity (kernel name, serial, WWN, by-id links) and exit.
+#   --sample-count  evenly spaced samples between the edges (default 256; 0: none), plus a
+#            quarter as many at offsets drawn from --sample-seed (default: drawn from
+#            /dev/urandom and printed on the last line, so a run can be repeated).
+#   --sample-bytes  bytes per sample, a multiple of 512 (default 65536).
 # Exit status: 0 passed, 1 refused (one line per disk names the evidence), 2 bad input.
 # Runs under busybox ash, dash and bash (it uses their `local`); needs only cat, dd, tr, wc,
-# readlink and mktemp.
+# readlink, mktemp, sort and uniq (and od for a seed when none is given).
 # shellcheck disable=SC3043  # local: every shell an installer runs this in has it
 
 PROG=lifeline-preinstall-gate
@@ -22,6 +28,9 @@ NL='
 '
 BY_ID=/dev/disk/by-id
 edge_bytes=1048576
+sample_count=256
+sample_bytes=65536
+sample_seed=""
 requested=""
 allow=""
 list_only=""
@@ -34,6 +43,9 @@ while [ $# -gt 0 ]; do
         --disk) [ $# -ge 2 ] || usage_error "--disk needs a name"; requested="$requested$2$NL"; shift 2 ;;
         --allow) [ $# -ge 2 ] || usage_error "--allow needs a serial, WWN or by-id path"; allow="$allow$2$NL"; shift 2 ;;
         --edge-bytes) [ $# -ge 2 ] || usage_error "--edge-bytes needs a number"; edge_bytes=$2; shift 2 ;;
+        --sample-count) [ $# -ge 2 ] || usage_error "--sample-count needs a number"; sample_count=$2; shift 2 ;;
+        --sample-bytes) [ $# -ge 2 ] || usage_error "--sample-bytes needs a number"; sample_bytes=$2; shift 2 ;;
+        --sample-seed) [ $# -ge 2 ] || usage_error "--sample-seed needs a number"; sample_seed=$2; shift 2 ;;
         --list) list_only=1; shift ;;
         *) usage_error "unknown argument: $1" ;;
     esac
@@ -44,6 +56,18 @@ case $edge_bytes in
 esac
 [ "$edge_bytes" -gt 0 ] && [ $((edge_bytes % 512)) -eq 0 ] \
     || usage_error "--edge-bytes must be a positive multiple of 512, got $edge_bytes"
+case $sample_count$sample_bytes in
+    ''|*[!0-9]*) usage_error "--sample-count and --sample-bytes must be whole numbers, got $sample_count and $sample_bytes" ;;
+esac
+[ "$sample_bytes" -gt 0 ] && [ $((sample_bytes % 512)) -eq 0 ] \
+    || usage_error "--sample-bytes must be a positive multiple of 512, got $sample_bytes"
+if [ -z "$sample_seed" ]; then
+    sample_seed=$(od -An -N4 -tu4 /dev/urandom 2>/dev/null) || usage_error "no --sample-seed given and /dev/urandom cannot be read"
+    sample_seed=$(( $(printf '%s' "$sample_seed" | tr -d ' ') % 2147483648 ))
+fi
+case $sample_seed in
+    ''|*[!0-9]*) usage_error "--sample-seed must be a whole number, got $sample_seed" ;;
+esac
 
 IFS=$NL
 for entry in $allow; do
@@ -231,6 +255,52 @@ edge_evidence() {
     rm -f "$tmp/edge"
 }
 
+# Sector offsets of the samples, one per line, as _disk_guard.sample_offsets computes them:
+# evenly spaced from just past the first edge to just before the last, the middle, then
+# count/4 drawn from the seed by state = (1103515245 * state + 12345) mod 2^31.
+sample_offsets() {
+    local sectors="$1" edge length room index state draw
+    edge=$((edge_bytes / 512)); length=$((sample_bytes / 512))
+    room=$((sectors - 2 * edge - length))
+    [ "$sample_count" -gt 0 ] && [ "$room" -ge 0 ] || return 0
+    index=0
+    while [ "$index" -lt "$sample_count" ]; do
+        if [ "$sample_count" -gt 1 ]; then echo $((edge + index * room / (sample_count - 1))); else echo "$edge"; fi
+        index=$((index + 1))
+    done
+    echo $((edge + room / 2))
+    state=$((sample_seed % 2147483648)); draw=0
+    while [ "$draw" -lt $((sample_count / 4)) ]; do
+        state=$(( (1103515245 * state + 12345) % 2147483648 ))
+        echo $((edge + state % (room + 1)))
+        draw=$((draw + 1))
+    done
+}
+
+# The first sample with a non-zero byte, or the first that cannot be read.
+sample_evidence() {
+    local name="$1" sectors length start read_bytes nonzero
+    read -r sectors < "/sys/block/$name/size"
+    length=$((sample_bytes / 512))
+    for start in $(sample_offsets "$sectors" | sort -n | uniq); do
+        if ! dd if="/dev/$name" of="$tmp/sample" bs=512 skip="$start" count="$length" 2> "$tmp/err"; then
+            add "$sample_bytes bytes at offset $((start * 512)) unreadable: $(trim "$(cat "$tmp/err")")"
+            return
+        fi
+        read_bytes=$(wc -c < "$tmp/sample")
+        if [ "$read_bytes" -ne "$sample_bytes" ]; then
+            add "$sample_bytes bytes at offset $((start * 512)) unreadable: read $((read_bytes)) bytes"
+            return
+        fi
+        nonzero=$(tr -d '\000' < "$tmp/sample" | wc -c)
+        if [ "$nonzero" -ne 0 ]; then
+            add "$((nonzero)) non-zero bytes in $sample_bytes bytes sampled at offset $((start * 512)), no known signature"
+            return
+        fi
+    done
+    rm -f "$tmp/sample"
+}
+
 judge() {
     local name="$1" part
     evidence=""
@@ -242,6 +312,7 @@ judge() {
         use_evidence "$part" "/sys/block/$name/$part"
     done
     [ -n "$evidence" ] || edge_evidence "$name"
+    [ -n "$evidence" ] || sample_evidence "$name"
 }
 
 disks=$(whole_disks)
@@ -302,7 +373,7 @@ done
 unset IFS
 
 case $status in
-    0) say "passed: every target disk is blank or allow-listed" ;;
+    0) say "passed: every target disk is blank or allow-listed (samples drawn from seed $sample_seed)" ;;
     1) say "refused: the disks above hold data; nothing was written. Allow-list a disk by serial, WWN or $BY_ID path only if its data may be destroyed" ;;
     *) say "refused: a listed disk does not exist; nothing was written" ;;
 esac

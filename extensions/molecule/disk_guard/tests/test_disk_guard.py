@@ -274,3 +274,76 @@ def test_each_rendered_installer_snippet_passes_blank_disks_and_stops_on_data(ho
         assert hash_devices(host, [device, other]) == before
     finally:
         wipe(host, device)
+
+
+# Signatures wiped, data left: what `wipefs -a` by mistake leaves behind. Each case writes to $D
+# (whose size in bytes is $SIZE); the gate sees no signature and the edges are zero, so only its
+# samples can find the data. SEED makes the module and the script read the same offsets.
+SEED = 424242
+MIB = 1 << 20
+WIPED_CASES = [
+    ("4 KiB just past the first MiB", "head -c 4096 /dev/urandom | dd of=$D bs=4096 seek=256 oflag=direct status=none"),
+    ("4 KiB in the middle", "head -c 4096 /dev/urandom | dd of=$D bs=4096 seek=$((SIZE / 8192 - 1)) oflag=direct status=none"),
+    ("4 KiB just before the last MiB",
+     "head -c 4096 /dev/urandom | dd of=$D bs=4096 seek=$(((SIZE - 1048576) / 4096 - 1)) oflag=direct status=none"),
+    ("an ext4 with files, signatures wiped", "mkfs.ext4 -q -F $D && mkdir -p /mnt/lab-guard && mount $D /mnt/lab-guard && "
+     "for n in 1 2 3 4; do head -c 3000000 /dev/urandom > /mnt/lab-guard/file$n; done && umount /mnt/lab-guard && wipefs -a -q $D && "
+     "dd if=/dev/zero of=$D bs=1M count=1 oflag=direct status=none"),
+]
+WIPED_DISKS = ("VIRT0001", "VIRT0002", "VIRT0003", "VIRT0004")
+
+
+@pytest.fixture(scope="module")
+def wiped(host, request, tmp_path_factory) -> dict:
+    """The module (sampling off, then on) and both standalone gates on the wiped disks and one blank disk."""
+    devices = {serial: by_serial(serial, host) for serial in WIPED_DISKS + ("IDE0001",)}
+    for device in devices.values():
+        wipe(host, device)
+    for (case, write), serial in zip(WIPED_CASES, WIPED_DISKS):
+        sh(host, "set -e; D=%s; SIZE=$(blockdev --getsize64 $D); %s; udevadm settle" % (devices[serial], write))
+    before = hash_devices(host, list(devices.values()))
+    serials = list(devices)
+    unsampled = guard(request, tmp_path_factory.mktemp("guard"), disks=serials, sample_count=0)
+    sampled = guard(request, tmp_path_factory.mktemp("guard"), disks=serials, sample_seed=SEED)
+    disk_args = [arg for serial in serials for arg in ("--disk", serial)] + ["--sample-seed", str(SEED)]
+    script = {environment: standalone(host, *disk_args, busybox=environment == "busybox") for environment in ("util-linux", "busybox")}
+    after = hash_devices(host, list(devices.values()))
+    for device in devices.values():
+        wipe(host, device)
+    return {"devices": devices, "unsampled": unsampled, "sampled": sampled, "script": script,
+            "unchanged": before == after}
+
+
+def test_data_left_after_its_signatures_were_wiped_is_found_by_the_samples(wiped):
+    unsampled = {disk["name"]: disk["verdict"] for disk in wiped["unsampled"]["disks"]}
+    assert unsampled == {serial: "blank" for serial in wiped["devices"]}  # what the gate said without samples
+    sampled = {disk["name"]: disk for disk in wiped["sampled"]["disks"]}
+    assert wiped["sampled"]["sample_seed"] == SEED and wiped["sampled"]["passed"] is False
+    assert sampled["IDE0001"]["verdict"] == "blank" and sampled["IDE0001"]["samples_read"] > 256
+    for (case, _write), serial in zip(WIPED_CASES, WIPED_DISKS):
+        evidence = sampled[serial]["evidence"]
+        assert sampled[serial]["verdict"] == "refused" and evidence[0]["where"] == "sample", (case, evidence)
+        where = "sampled at offset %d, no known signature" % evidence[0]["offset"]
+        for environment, (rc, lines) in wiped["script"].items():
+            line = next(line for line in lines if line.startswith(serial + " "))
+            assert rc == 1 and where in line, (case, environment, line)
+    assert wiped["unchanged"], "the gates changed a disk they only had to read"
+
+
+def test_a_label_that_is_not_utf8_leaves_every_disk_with_a_verdict(host, request, tmp_path):
+    """A FAT label of the bytes E5 E5 E5: one disk's odd bytes must not cost the others their verdicts."""
+    device = by_serial(CASE_DISK, host)
+    wipe(host, device)
+    sh(host, "mkfs.vfat -n LBLXYZ %s >/dev/null && python3 -c \"import sys; d = open(sys.argv[1], 'r+b'); data = d.read(1 << 20); "
+             "[(d.seek(i), d.write(b'\\\\xe5\\\\xe5\\\\xe5   ')) for i in range(len(data)) if data.startswith(b'LBLXYZ', i)]\" %s "
+             "&& udevadm settle" % (device, device))
+    try:
+        label = sh(host, "blkid -p -s LABEL -o value %s | od -An -tx1 | tr -d ' \\n'" % device)
+        assert label.startswith("e5e5e5"), label  # the bytes really are on the disk, as the incident had them
+        result = guard(request, tmp_path, disks=[CASE_DISK, "VIRT0002", "IDE0001"])
+        verdicts = {disk["name"]: disk["verdict"] for disk in result["disks"]}
+        assert verdicts == {CASE_DISK: "refused", "VIRT0002": "blank", "IDE0001": "blank"}, result
+        vfat = next(item for item in result["disks"][0]["evidence"] if item.get("type") == "vfat")
+        assert "\\xe5\\xe5\\xe5" in vfat["detail"].lower(), vfat
+    finally:
+        wipe(host, device)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.lifeline.storage.plugins.module_utils._disk_guard import allow_list_errors, guard, refusal_lines
+from ansible_collections.lifeline.storage.plugins.module_utils._disk_guard import allow_list_errors, guard, refusal_lines, sample_offsets
 
 
 def disk(tmp_path, name, serial, content=b"", size=1 << 20, **extra):
@@ -92,3 +92,62 @@ def test_refusal_lines_only_for_refused():
     judged = [{"name": "A", "device": "/dev/sda", "verdict": "blank", "evidence": []},
               {"name": "B", "device": "/dev/sdb", "verdict": "refused", "evidence": [{"detail": "swap at offset 4086"}]}]
     assert refusal_lines(judged) == ["B (/dev/sdb): swap at offset 4086"]
+
+
+MIB = 1 << 20
+SAMPLING = {"count": 16, "bytes": 4096, "seed": 7}
+
+
+def test_samples_start_past_the_first_edge_end_before_the_last_and_include_the_middle():
+    offsets = sample_offsets(256 * MIB, MIB, 65536, 256, seed=1)
+    assert offsets[0] == MIB and offsets[-1] == 255 * MIB - 65536
+    assert 128 * MIB - 32768 in offsets  # the sample centred on the middle of the disk
+    assert all(offset % 512 == 0 for offset in offsets) and offsets == sorted(set(offsets))
+    assert 256 <= len(offsets) <= 256 + 1 + 64
+
+
+def test_seeded_samples_are_repeatable_and_a_other_seed_reads_elsewhere():
+    first = sample_offsets(20 * 10**12, MIB, 65536, 256, seed=12345)
+    assert first == sample_offsets(20 * 10**12, MIB, 65536, 256, seed=12345)
+    assert set(first) != set(sample_offsets(20 * 10**12, MIB, 65536, 256, seed=54321))
+
+
+def test_the_seeded_offsets_are_the_ones_the_standalone_script_draws():
+    # The same generator in sh: state = (1103515245 * state + 12345) % 2^31, offset = edge + state % (room + 1).
+    evenly = set(sample_offsets(64 * MIB, MIB, 65536, 4, seed=0)) - set(sample_offsets(64 * MIB, MIB, 65536, 4, seed=99))
+    assert evenly == {(2048 + 12345 % (126 * 1024 + 1)) * 512}
+
+
+def test_no_samples_when_turned_off_or_when_the_edges_cover_the_disk():
+    assert sample_offsets(256 * MIB, MIB, 65536, 0, seed=1) == []
+    assert sample_offsets(2 * MIB, MIB, 65536, 256, seed=1) == []
+
+
+@pytest.mark.parametrize("where", [4096, (1 << 20) - 2 * 4096, (1 << 20) // 2 - 2048])
+def test_data_past_the_edges_is_found_by_the_samples(tmp_path, where):
+    """Signatures wiped, data left: 4 KiB of it just past the first edge, just before the last, in the middle."""
+    size = 1 << 20
+    entry = disk(tmp_path, "sdh", "WIPED1", size=size)
+    with open(entry["device"], "r+b") as handle:
+        handle.seek(where)
+        handle.write(b"\x5a" * 4096)
+    blank_edges = guard({"devices": [entry]}, None, [], 4096)
+    result = guard({"devices": [entry]}, None, [], 4096, {"count": 16, "bytes": 4096, "seed": 7})
+    assert verdicts(blank_edges) == {"WIPED1": "blank"}  # what the gate said before it sampled
+    assert verdicts(result) == {"WIPED1": "refused"}
+    evidence = result["disks"][0]["evidence"]
+    assert evidence[0]["kind"] == "nonzero_bytes" and evidence[0]["where"] == "sample"
+    assert "non-zero bytes in 4096 bytes sampled at offset %d" % evidence[0]["offset"] in evidence[0]["detail"]
+
+
+def test_a_blank_disk_still_passes_with_sampling_and_says_how_many_samples_it_read(tmp_path):
+    result = guard({"devices": [disk(tmp_path, "sdi", "BLANK2", size=1 << 20)]}, None, [], 4096, SAMPLING)
+    assert verdicts(result) == {"BLANK2": "blank"} and result["disks"][0]["samples_read"] >= 16
+
+
+def test_a_sample_that_cannot_be_read_refuses_the_disk_and_names_the_offset(tmp_path):
+    entry = disk(tmp_path, "sdj", "SHORT1", size=1 << 20)
+    entry["size_bytes"] = 2 << 20  # the device ends before the size the kernel reported
+    result = guard({"devices": [entry]}, None, [], 4096, SAMPLING)
+    assert verdicts(result) == {"SHORT1": "refused"}
+    assert result["disks"][0]["evidence"][0]["kind"] == "unreadable"
