@@ -4,7 +4,9 @@
 
 Every call goes through CommandRunner so that binaries are resolved once per module run,
 arguments are always a list (never a shell string), output is in the C locale (parsers
-read English), every call has a timeout, and a failure carries cmd, rc, stdout and stderr.
+read English), every call has a timeout, a failure carries cmd, rc, stdout and stderr, and
+output bytes that are not UTF-8 reach the parsers as visible \\xNN escapes (see _text.py),
+never as surrogates that would make the module result unserialisable.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError
+from ansible_collections.lifeline.storage.plugins.module_utils._text import decode_tool_output
 
 # Binaries live in sbin on most distributions, which is not always on a non-root PATH.
 SYSTEM_PATHS = ["/sbin", "/usr/sbin", "/usr/local/sbin", "/bin", "/usr/bin"]
@@ -30,6 +33,13 @@ class CommandResult:
     rc: int
     stdout: str
     stderr: str
+    # The bytes the tool printed, for callers that store output byte for byte (snapshots);
+    # None when the result was built from text (test doubles).
+    raw_stdout: bytes | None = None
+
+    def stdout_bytes(self) -> bytes:
+        """What the tool printed: the recorded bytes, or the text encoded as UTF-8."""
+        return self.raw_stdout if self.raw_stdout is not None else self.stdout.encode("utf-8")
 
 
 class CommandRunner:
@@ -62,11 +72,14 @@ class CommandRunner:
             raise ToolMissing(cmd, None, "", "", "timeout (GNU coreutils) is not installed on this host; "
                               "it bounds every command this collection runs")
         wrapped = [timeout, "--kill-after=5", str(self._timeout_seconds)] + cmd
-        rc, stdout, stderr = self._module.run_command(
-            wrapped, check_rc=False, environ_update={"LANG": "C", "LC_ALL": "C", "LC_MESSAGES": "C"})
+        # encoding=None: run_command returns bytes, decoded here by the collection's one decoder.
+        rc, raw_stdout, raw_stderr = self._module.run_command(
+            wrapped, check_rc=False, environ_update={"LANG": "C", "LC_ALL": "C", "LC_MESSAGES": "C"}, encoding=None)
+        stdout = decode_tool_output(raw_stdout)
+        stderr = decode_tool_output(raw_stderr)
         if rc in TIMEOUT_RCS and rc not in ok_rcs:
             raise CommandError(cmd, rc, stdout, stderr, "%s timed out after %d s" % (" ".join(cmd), self._timeout_seconds))
         if rc not in ok_rcs:
             detail = stderr.strip().splitlines()[-1] if stderr.strip() else "no error output"
             raise CommandError(cmd, rc, stdout, stderr, "%s exited with %d: %s" % (" ".join(cmd), rc, detail))
-        return CommandResult(cmd, rc, stdout, stderr)
+        return CommandResult(cmd, rc, stdout, stderr, raw_stdout)

@@ -3,12 +3,16 @@
 """Private to lifeline.storage: read-only access to /proc, /sys and /dev on the host.
 
 Collectors read kernel state through this class rather than open() so that unit tests can
-replay recorded host state, and so that no collector can write by accident.
+replay recorded host state, and so that no collector can write by accident. Files are read
+as bytes and decoded by the collection's one decoder (_text.py): bytes that are not UTF-8
+show as \\xNN escapes.
 """
 
 from __future__ import annotations
 
 import os
+
+from ansible_collections.lifeline.storage.plugins.module_utils._text import decode_tool_output
 
 
 class HostFiles:
@@ -24,8 +28,8 @@ class HostFiles:
         return os.path.exists(self._path(path))
 
     def read_text(self, path: str) -> str:
-        with open(self._path(path), "r", encoding="utf-8", errors="replace") as handle:
-            return handle.read()
+        with open(self._path(path), "rb") as handle:
+            return decode_tool_output(handle.read())
 
     def read_optional(self, path: str) -> str | None:
         """The file's text stripped of surrounding white space, or None when absent or unreadable."""
@@ -35,13 +39,14 @@ class HostFiles:
             return None
 
     def list_dir(self, path: str) -> list[str]:
+        # Names are read as bytes too: os.listdir on a str path would hand back surrogates.
         try:
-            return sorted(os.listdir(self._path(path)))
+            return sorted(decode_tool_output(name) for name in os.listdir(os.fsencode(self._path(path))))
         except OSError:
             return []
 
     def read_link(self, path: str) -> str | None:
         try:
-            return os.readlink(self._path(path))
+            return decode_tool_output(os.readlink(os.fsencode(self._path(path))))
         except OSError:
             return None

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import ParseError
+from ansible_collections.lifeline.storage.plugins.module_utils._parse_common import line_at
+from ansible_collections.lifeline.storage.plugins.module_utils._text import json_with_escapes
 
 # The columns the collection asks lsblk for, in one place so the call and the parser agree.
 LSBLK_COLUMNS = ["NAME", "KNAME", "PKNAME", "TYPE", "SIZE", "SERIAL", "WWN", "MODEL", "ROTA", "TRAN"]
@@ -48,9 +50,10 @@ def parse_lsblk_json(text: str) -> list[dict]:
     in lsblk's tree; it is reported once here.
     """
     try:
-        document = json.loads(text)
+        document = json.loads(json_with_escapes(text))
     except ValueError as error:
-        raise ParseError("lsblk JSON", "not valid JSON (%s)" % error, getattr(error, "lineno", None))
+        number = getattr(error, "lineno", None)
+        raise ParseError("lsblk JSON", "not valid JSON (%s)" % error, number, line_at(text, number)) from None
     if not isinstance(document, dict) or not isinstance(document.get("blockdevices"), list):
         raise ParseError("lsblk JSON", "no 'blockdevices' list at the top level")
 

@@ -17,7 +17,8 @@ import json
 import re
 
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import ParseError
-from ansible_collections.lifeline.storage.plugins.module_utils._parse_common import split_lines
+from ansible_collections.lifeline.storage.plugins.module_utils._parse_common import refuse_overlong_numbers, split_lines
+from ansible_collections.lifeline.storage.plugins.module_utils._text import json_with_escapes
 
 FULLREPORT_SOURCE = "lvm fullreport JSON"
 METADATA_SOURCE = "LVM metadata backup"
@@ -69,7 +70,7 @@ def _locate(text: str, key: str, value=None) -> tuple[int | None, str | None]:
 def _load_report(source: str, text: str) -> list[dict]:
     """The `report` list of an LVM JSON report, each entry a dict of lists of row dicts."""
     try:
-        document = json.loads(text)
+        document = json.loads(json_with_escapes(text))
     except json.JSONDecodeError as error:
         raise ParseError(source, "not valid JSON (%s, column %d)" % (error.msg, error.colno),
                          *_line_at(text, error.lineno)) from None
@@ -334,6 +335,7 @@ def parse_lvm_fullreport(text: str) -> dict:
     PVs and LVs without a vg_name column take the name of their group's VG. An object with no
     columns at all (what LVM prints for a kind none of whose columns was selected) is skipped.
     """
+    refuse_overlong_numbers(FULLREPORT_SOURCE, text)
     reader = _ColumnReader(FULLREPORT_SOURCE, text)
     result: dict[str, list] = {"pvs": [], "vgs": [], "lvs": []}
     for entry in _load_report(FULLREPORT_SOURCE, text):
@@ -358,6 +360,7 @@ def parse_lvm_report_json(text: str, kind: str) -> list[dict]:
         raise ValueError("kind must be one of %s, not %r" % (", ".join(sorted(_REPORT_KINDS)), kind))
     kind = _REPORT_KINDS[kind]
     source = "%ss --reportformat json" % kind
+    refuse_overlong_numbers(source, text)
     report = _load_report(source, text)
     if not any(kind in entry for entry in report):
         raise ParseError(source, "no %r rows in the report (the output of another command?)" % kind,
@@ -628,6 +631,7 @@ def parse_lvm_metadata_backup(text: str) -> dict:
     The whole text must be well formed, so a file cut off inside any section is refused rather
     than half read. Sizes in the text are 512-byte sectors; they are returned in bytes.
     """
+    refuse_overlong_numbers(METADATA_SOURCE, text)
     reader = _MetadataReader(text)
     root = _Section("(top level)", None)
     reader.read_items(root, False)

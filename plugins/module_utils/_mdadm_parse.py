@@ -13,7 +13,7 @@ import posixpath
 import re
 
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import ParseError
-from ansible_collections.lifeline.storage.plugins.module_utils._parse_common import split_lines, to_int
+from ansible_collections.lifeline.storage.plugins.module_utils._parse_common import refuse_overlong_numbers, split_lines, to_int
 
 DETAIL_EXPORT_SOURCE = "mdadm --detail --export"
 DETAIL_SOURCE = "mdadm --detail"
@@ -35,6 +35,7 @@ def parse_mdadm_detail_export(text: str) -> dict:
     differently by different mdadm versions ("sda1", "dev_sda1", "ev_sda1"), so the device's
     name is taken from the _DEV path when there is one.
     """
+    refuse_overlong_numbers(DETAIL_EXPORT_SOURCE, text)
     raw: dict[str, str] = {}
     where: dict[str, tuple[int, str]] = {}
     devices: dict[str, dict] = {}
@@ -440,6 +441,7 @@ def parse_mdadm_examine(text: str) -> dict[str, dict]:
     fields / sections / field_list. A block with no Magic line is kept as well: `--examine` on
     an md array prints the array (--detail) view, and on a partitioned disk only "MBR Magic".
     """
+    refuse_overlong_numbers(EXAMINE_SOURCE, text)
     return {block["device"]: _examine_block(block) for block in _read_blocks(EXAMINE_SOURCE, text)}
 
 
@@ -468,6 +470,7 @@ def _state_flags(state: str | None) -> list[str]:
 
 def parse_mdadm_detail(text: str) -> dict:
     """Parse `mdadm --detail /dev/mdX` (one array)."""
+    refuse_overlong_numbers(DETAIL_SOURCE, text)
     blocks = _read_blocks(DETAIL_SOURCE, text)
     if not blocks:
         raise ParseError(DETAIL_SOURCE, "no '/dev/mdX:' line: empty output", 1, "")

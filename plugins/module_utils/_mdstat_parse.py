@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import ParseError
-from ansible_collections.lifeline.storage.plugins.module_utils._parse_common import split_lines
+from ansible_collections.lifeline.storage.plugins.module_utils._parse_common import refuse_overlong_numbers, split_lines
 
 MDSTAT_SOURCE = "/proc/mdstat"
 MEMBER_STATE_SOURCE = "/sys/block/mdX/md/dev-*/state"
@@ -207,6 +207,7 @@ def parse_mdstat(text: str) -> dict:
     kernel's `unused devices:` line: a file without it was cut short, and a cut-short file
     must not be read as "fewer arrays".
     """
+    refuse_overlong_numbers(MDSTAT_SOURCE, text)
     result: dict = {"personalities": [], "arrays": [], "unused_devices": []}
     seen_personalities = False
     unused_seen = False
@@ -310,6 +311,7 @@ def parse_sysfs_sync_completed(text: str) -> tuple[int, int] | None:
     (waiting for another array that shares a disk). Whether a sync is running or pending is
     told by sync_action and by /proc/mdstat, not by this file.
     """
+    refuse_overlong_numbers(SYNC_COMPLETED_SOURCE, text)
     number, line = _single_line(SYNC_COMPLETED_SOURCE, text)
     content = line.strip()
     if content in ("none", "delayed"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import ParseError
-from ansible_collections.lifeline.storage.plugins.module_utils._parse_common import split_lines
+from ansible_collections.lifeline.storage.plugins.module_utils._parse_common import refuse_overlong_numbers, split_lines
 
 MOUNTINFO_SOURCE = "/proc/self/mountinfo"
 
@@ -36,7 +36,7 @@ def _mount(number: int, line: str) -> dict:
     if len(tail) != 3:
         raise ParseError(MOUNTINFO_SOURCE, "expected file system type, source and super options after ' - '", number, line)
     device_number = _MAJOR_MINOR_RE.match(fields[2])
-    if not (fields[0].isdigit() and fields[1].isdigit() and device_number):
+    if not (fields[0].isdecimal() and fields[1].isdecimal() and device_number):
         raise ParseError(MOUNTINFO_SOURCE, "expected mount id, parent id and major:minor", number, line)
     return {
         "mount_id": int(fields[0]),
@@ -61,4 +61,5 @@ def parse_mountinfo(text: str) -> list[dict]:
     optional_fields (["shared:1", ...]), fs_type, source, super_options}; root, mount_point and
     source are unescaped.
     """
+    refuse_overlong_numbers(MOUNTINFO_SOURCE, text)
     return [_mount(number, line) for number, line in enumerate(split_lines(text), 1) if line.strip()]

@@ -18,7 +18,8 @@ import json
 import re
 
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import ParseError
-from ansible_collections.lifeline.storage.plugins.module_utils._parse_common import split_lines, to_int
+from ansible_collections.lifeline.storage.plugins.module_utils._parse_common import MAX_DIGITS, line_at, split_lines, to_int
+from ansible_collections.lifeline.storage.plugins.module_utils._text import json_with_escapes
 
 WIPEFS_SOURCE = "wipefs --json"
 BLKID_EXPORT_SOURCE = "blkid -o export"
@@ -104,20 +105,13 @@ def signatures_from_blkid_tags(tags: dict) -> list[dict]:
 # JSON helpers
 # ---------------------------------------------------------------------------------------------
 
-def _line_at(text: str, number: int | None) -> str | None:
-    lines = split_lines(text)
-    if number is None or not 1 <= number <= len(lines):
-        return None
-    return lines[number - 1]
-
-
 def _load_json(source: str, text: str):
     try:
-        return json.loads(text)
+        return json.loads(json_with_escapes(text))
     except ValueError as error:
         number = getattr(error, "lineno", None)
         raise ParseError(source, "not valid JSON (%s)" % getattr(error, "msg", error), number,
-                         _line_at(text, number)) from None
+                         line_at(text, number)) from None
 
 
 def _where(text: str, key: str, value) -> tuple[int | None, str | None]:
@@ -149,7 +143,9 @@ def _json_int(source: str, text: str, entry: dict, key: str, required: bool) -> 
     value = entry.get(key)
     if value is None and not required:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
+    # isdecimal, not isdigit: int() refuses superscripts such as "²" that isdigit accepts.
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdecimal() \
+            or len(str(value)) > MAX_DIGITS:
         raise _fail_at(source, text, key, value, "%s is not a whole number: %r" % (key, value))
     return int(value)
 
@@ -214,8 +210,9 @@ def parse_wipefs_json(text: str) -> list[dict]:
 # ---------------------------------------------------------------------------------------------
 
 _EXPORT_LINE_RE = re.compile(r"^(?P<key>[A-Z][A-Z0-9_]*)=(?P<value>.*)$")
-# blkid escapes " \ ' $ ` < > and blanks with a backslash in export and full output.
-_BACKSLASH_RE = re.compile(r"\\(.)")
+# blkid escapes " \ ' $ ` < > and blanks with a backslash in export and full output. It never
+# escapes "x": a backslash before "x" is the runner's \xNN for a byte that is not UTF-8 (_text.py).
+_BACKSLASH_RE = re.compile(r"\\([^x])")
 
 
 def _blocks(text: str) -> list[list[tuple[int, str]]]:
@@ -297,7 +294,8 @@ def _udev_decode(value: str) -> str:
     """Undo udev's \\xNN encoding; bytes that are not UTF-8 stay written as \\xNN."""
     if "\\x" not in value:
         return value
-    raw = value.encode("utf-8", "surrogateescape")
+    # surrogatepass: a lone surrogate in VALUE becomes bytes that decode to visible escapes, never an error.
+    raw = value.encode("utf-8", "surrogatepass")
     decoded = re.sub(rb"\\x([0-9a-fA-F]{2})", lambda match: bytes([int(match.group(1), 16)]), raw)
     return decoded.decode("utf-8", "backslashreplace")
 

@@ -114,7 +114,7 @@ class SnapshotCapture:
         except CommandError as error:
             self.gaps.append(Gap(path, str(error)))
             return
-        yield Item(path, result.stdout.encode("utf-8", "surrogateescape"), volatile, " ".join(result.cmd))
+        yield Item(path, result.stdout_bytes(), volatile, " ".join(result.cmd))
 
     def _copy(self, path: str, source: str, volatile: bool = False) -> Iterator[Item]:
         text = self._files.read_bytes(source)

@@ -96,7 +96,7 @@ disks:
   description:
     - One entry per target disk with C(name) (serial, else kernel name), C(device), C(serial), C(wwn), C(stable_name),
       C(size_bytes), C(verdict) (V(blank), V(allowed) or V(refused)), C(allowed_by) (the allow-list entry), C(evidence)
-      and C(samples_read) (how many samples were read: 0 when other evidence was found first or sampling is off).
+      and C(samples_read) (how many samples were read, 0 when other evidence was found first or sampling is off).
     - Each evidence item has C(kind) (V(signature), V(partition_table), V(partition), V(holder), V(mount), V(in_use),
       V(nonzero_bytes), V(unreadable)), C(device) and C(detail), for signatures C(type) and C(offset), and for
       samples C(where=sample) and C(offset).

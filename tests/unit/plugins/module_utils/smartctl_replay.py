@@ -16,6 +16,7 @@ from pathlib import Path
 from ansible_collections.lifeline.storage.plugins.module_utils._command import CommandResult
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError
 from ansible_collections.lifeline.storage.plugins.module_utils._smartctl_parse import NO_WAKE_ARGS
+from ansible_collections.lifeline.storage.plugins.module_utils._text import decode_tool_output
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "smart"
 
@@ -53,8 +54,9 @@ class SmartctlReplay:
             raise CommandError(["smartctl"] + list(args), 2, "", "", "no recording %s" % path.name)
         rc_path = path.with_suffix(".rc")
         rc = int(rc_path.read_text().split()[-1]) if rc_path.exists() else 0
-        # As AnsibleModule.run_command decodes: undecodable bytes become surrogates.
-        stdout = path.read_bytes().decode("utf-8", "surrogateescape")
+        # As CommandRunner decodes: bytes that are not UTF-8 become visible \xNN escapes.
+        raw_stdout = path.read_bytes()
+        stdout = decode_tool_output(raw_stdout)
         if rc not in ok_rcs:
             raise CommandError(["smartctl"] + list(args), rc, stdout, "", "smartctl exited with %d" % rc)
-        return CommandResult(["/usr/sbin/smartctl"] + list(args), rc, stdout, "")
+        return CommandResult(["/usr/sbin/smartctl"] + list(args), rc, stdout, "", raw_stdout)

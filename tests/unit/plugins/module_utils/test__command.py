@@ -11,7 +11,7 @@ from ansible_collections.lifeline.storage.plugins.module_utils._errors import Co
 class FakeModule:
     """Stands in for AnsibleModule: known binaries, and canned (rc, stdout, stderr) per call."""
 
-    def __init__(self, binaries: dict[str, str], results: list[tuple[int, str, str]]) -> None:
+    def __init__(self, binaries: dict[str, str], results: list[tuple[int, str | bytes, str | bytes]]) -> None:
         self.binaries = binaries
         self.results = list(results)
         self.calls: list[tuple[list[str], dict]] = []
@@ -21,9 +21,16 @@ class FakeModule:
         self.lookups.append(name)
         return self.binaries.get(name)
 
-    def run_command(self, args, check_rc=False, environ_update=None):
+    def run_command(self, args, check_rc=False, environ_update=None, encoding="utf-8"):
+        # The runner asks for bytes (encoding=None) and decodes them itself, as run_command then returns them.
+        assert encoding is None
         self.calls.append((args, environ_update))
-        return self.results.pop(0)
+        rc, stdout, stderr = self.results.pop(0)
+        return rc, _as_bytes(stdout), _as_bytes(stderr)
+
+
+def _as_bytes(output: str | bytes) -> bytes:
+    return output if isinstance(output, bytes) else output.encode("utf-8")
 
 
 BINARIES = {"mdadm": "/sbin/mdadm", "timeout": "/usr/bin/timeout"}
