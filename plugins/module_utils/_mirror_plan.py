@@ -23,6 +23,8 @@ from ansible_collections.lifeline.storage.plugins.module_utils._mirror_compare i
     ReadFailed,
     compare_ranges,
 )
+from ansible_collections.lifeline.storage.plugins.module_utils._parse_common import MAX_DIGITS
+from ansible_collections.lifeline.storage.plugins.module_utils._paths import relative_path_error
 
 SECTOR = 512
 NO_SUPERBLOCK = "no md superblock"
@@ -31,7 +33,7 @@ SYS_CLASS_BLOCK = "/sys/class/block"
 MAX_BLOCK_SIZE = 256 * 1024 * 1024
 
 # "202752 sectors (99.00 MiB 103.81 MB)", "102336 (99.94 MiB 104.79 MB)", "101376 KiB (...)".
-_SIZE_VALUE_RE = re.compile(r"^(?P<number>\d+)(?:\s+(?P<unit>sectors|KiB|K))?\s*(?:\((?P<human>[\d.]+)\s*(?P<human_unit>[KMGTP]iB)\b)?")
+_SIZE_VALUE_RE = re.compile(r"^(?P<number>\d+)(?:\s+(?P<unit>sectors|KiB|K))?\s*(?:\((?P<human>\d+(?:\.\d+)?)\s*(?P<human_unit>[KMGTP]iB)\b)?")
 _BINARY_UNITS = {"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40, "PiB": 1 << 50}
 _NO_SUPERBLOCK_RE = re.compile(r"No md superblock detected", re.IGNORECASE)
 
@@ -72,6 +74,7 @@ def option_errors(devices: list[str], offset: int | None, length: int | None, bl
         errors.append("devices must name exactly two devices to compare, got %d" % len(devices))
     elif devices[0] == devices[1]:
         errors.append("devices lists %s twice; compare two different devices" % devices[0])
+    errors += [error for error in (relative_path_error("devices", device) for device in devices) if error]
     if offset is not None and offset < 0:
         errors.append("offset must be 0 or more, got %d" % offset)
     if length is not None and length < 1:
@@ -94,7 +97,7 @@ def examine_size_bytes(value: str | None, metadata_version: str) -> int | None:
     when that is missing too (sizes under 5 MB) the metadata version does.
     """
     match = _SIZE_VALUE_RE.match(value or "")
-    if not match:
+    if not match or len(match.group("number")) > MAX_DIGITS:
         return None
     number = int(match.group("number"))
     unit = match.group("unit")

@@ -36,7 +36,10 @@ requirements:
     RV(snapshot.gaps), it does not fail the run.
 options:
   dest:
-    description: Directory on the managed host that holds the snapshots, one subdirectory per snapshot.
+    description:
+      - Directory on the managed host that holds the snapshots, one subdirectory per snapshot.
+      - Must be an absolute path (C(~) is expanded first); a relative path fails the run before anything is read or
+        written, because it would be resolved against the module's working directory on the host.
     type: path
     default: /var/lib/lifeline-storage/snapshots
   keep:
@@ -145,6 +148,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lifeline.storage.plugins.module_utils._command import CommandRunner
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError
 from ansible_collections.lifeline.storage.plugins.module_utils._host_files import HostFiles
+from ansible_collections.lifeline.storage.plugins.module_utils._paths import relative_path_error
 from ansible_collections.lifeline.storage.plugins.module_utils._snapshot_capture import SnapshotCapture
 from ansible_collections.lifeline.storage.plugins.module_utils._snapshot_store import (
     MANIFEST_FORMAT,
@@ -255,6 +259,9 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
+    dest_error = relative_path_error("dest", module.params["dest"])
+    if dest_error:
+        module.fail_json(msg=dest_error)
     for name, minimum in (("keep", 0), ("head_bytes", 512), ("timeout", 1)):
         if module.params[name] < minimum:
             module.fail_json(msg="%s must be at least %d, got %d" % (name, minimum, module.params[name]))

@@ -31,6 +31,8 @@ options:
     description:
       - "Exactly two devices, as C(/dev) paths (C(/dev/disk/by-id) paths are best: kernel names move between boots)."
       - A regular file is accepted too, for example a disk image taken with C(ddrescue); tests and benchmarks use files.
+      - Each must be an absolute path; a relative one fails the run, because it would be resolved against the module's
+        working directory on the host.
     type: list
     elements: str
     required: true
