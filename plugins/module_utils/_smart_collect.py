@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError, LibraryMissing
 from ansible_collections.lifeline.storage.plugins.module_utils._findings import make_finding, sort_findings
 from ansible_collections.lifeline.storage.plugins.module_utils._smart_device import (
+    FACTS_ROLE_PYSMART_PATH,
     PYSMART_IMPORT_ERROR,
     DiskAsleep,
     check_power_mode,
@@ -63,7 +64,7 @@ def _base_entry(identity_record: dict) -> dict:
         "capacity_bytes": identity_record.get("size_bytes"), "rotation_rate_rpm": None, "solid_state": None,
         "smart_supported": None, "smart_enabled": None, "assessment": None, "messages": [],
         "power_on_hours": None, "temperature_c": None, "attributes": {}, "nvme": None, "scsi": None,
-        "error_log_count": None, "self_test": None, "serial_reported": None,
+        "error_log_count": None, "self_test": None, "serial_reported": None, "identity_incomplete": None,
     })
     return entry
 
@@ -116,6 +117,13 @@ def smart_findings(disks: list[dict], not_found: list[dict], selftest_max_age_ho
             findings.append(make_finding("SMART_DISK_WATCH", "warning", subject,
                                          "Disk %s (%s) shows early failure signs: %s." % (subject, disk["device"], reasons),
                                          dict(evidence, health=health)))
+        gap = disk.get("identity_incomplete")
+        if gap:
+            findings.append(make_finding("SMART_IDENTITY_INCOMPLETE", "warning", subject,
+                                         "smartctl reported no %s for disk %s (%s) (command: %s); its SMART data cannot be tied to "
+                                         "the disk, so its health is unknown." % (" and no ".join(gap["missing"]), subject, disk["device"],
+                                                                                  gap["command"]),
+                                         dict(evidence, missing=gap["missing"], command=gap["command"])))
         if disk["query"] == "unsupported":
             findings.append(make_finding("SMART_UNSUPPORTED", "info", subject, "Disk %s (%s): %s." % (subject, disk["device"], disk["reason"]), evidence))
         elif disk["query"] == "error":
@@ -159,7 +167,10 @@ def collect_smart(runner, files, identity, options: dict | None = None) -> dict:
         # Imported here, not at the top: the recorder of lab host states runs this code where
         # only the collection, not ansible, is on the path.
         from ansible.module_utils.basic import missing_required_lib  # pylint: disable=import-outside-toplevel
-        raise LibraryMissing(missing_required_lib("pySMART", reason="for the smart subset"), PYSMART_IMPORT_ERROR)
+        reason = ("for the smart subset; searched the Python path and %s, where the lifeline.storage.facts role installs it "
+                  "(facts_pysmart_path); a role run with another facts_pysmart_path puts that directory on PYTHONPATH only "
+                  "for its own tasks" % FACTS_ROLE_PYSMART_PATH)
+        raise LibraryMissing(missing_required_lib("pySMART", reason=reason), PYSMART_IMPORT_ERROR)
     if not runner.has("smartctl"):
         runner.run("smartctl", ["--version"])  # raises ToolMissing with the standard message
     names, not_found = select_disks(identity, settings["smart_devices"])

@@ -9,6 +9,8 @@ command), and unless waking is allowed every call carries smartctl's no-wake opt
 
 from __future__ import annotations
 
+import os
+import sys
 import traceback
 
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError
@@ -21,18 +23,47 @@ from ansible_collections.lifeline.storage.plugins.module_utils._smartctl_parse i
     parse_smartctl_info,
 )
 
-PYSMART_IMPORT_ERROR: str | None
-try:
-    from pySMART import Device as PySmartDevice
-    from pySMART.interface.ata import AtaAttributes
-    from pySMART.interface.nvme import NvmeAttributes
-    from pySMART.interface.scsi import SCSIAttributes
-    from pySMART.smartctl import Smartctl as PySmartSmartctl
-    PYSMART_IMPORT_ERROR = None
-except ImportError:
+# Where the facts role installs pySMART: the default of facts_pysmart_path in
+# roles/facts/defaults/main.yml (a unit test keeps the two equal). The role runs storage_facts
+# with it on PYTHONPATH; an ad hoc call has no such environment, so the directory is searched too.
+FACTS_ROLE_PYSMART_PATH = "/var/lib/lifeline-storage/python"
+
+
+def _import_pysmart() -> tuple:
+    from pySMART import Device  # pylint: disable=import-outside-toplevel
+    from pySMART.interface.ata import AtaAttributes as Ata  # pylint: disable=import-outside-toplevel
+    from pySMART.interface.nvme import NvmeAttributes as Nvme  # pylint: disable=import-outside-toplevel
+    from pySMART.interface.scsi import SCSIAttributes as Scsi  # pylint: disable=import-outside-toplevel
+    from pySMART.smartctl import Smartctl  # pylint: disable=import-outside-toplevel
+    return Device, Ata, Nvme, Scsi, Smartctl
+
+
+def load_pysmart(fallback_directory: str, importer=_import_pysmart) -> tuple[tuple | None, str | None]:
+    """(pySMART's classes, None), or (None, the import traceback).
+
+    Tries the Python path first, then FALLBACK_DIRECTORY (appended to sys.path, so a pySMART
+    installed elsewhere wins); the directory is taken off the path again when that fails too.
+    """
+    try:
+        return importer(), None
+    except ImportError:
+        error = traceback.format_exc()
+    if not os.path.isdir(fallback_directory) or fallback_directory in sys.path:
+        return None, error
+    sys.path.append(fallback_directory)
+    try:
+        return importer(), None
+    except ImportError:
+        sys.path.remove(fallback_directory)
+        return None, traceback.format_exc()
+
+
+PYSMART_CLASSES, PYSMART_IMPORT_ERROR = load_pysmart(FACTS_ROLE_PYSMART_PATH)
+if PYSMART_CLASSES is not None:
+    PySmartDevice, AtaAttributes, NvmeAttributes, SCSIAttributes, PySmartSmartctl = PYSMART_CLASSES
+else:
     PySmartDevice = AtaAttributes = NvmeAttributes = SCSIAttributes = None
     PySmartSmartctl = object
-    PYSMART_IMPORT_ERROR = traceback.format_exc()
 
 
 class DiskAsleep(Exception):
@@ -60,9 +91,9 @@ class RunnerSmartctl(PySmartSmartctl):
         args = list(cmd[1:]) if self._wake else list(NO_WAKE_ARGS) + list(cmd[1:])
         # smartctl's exit status is a bit mask of findings, not success or failure.
         result = self._runner.run("smartctl", args, ok_rcs=tuple(range(256)))
-        # run_command keeps undecodable bytes as surrogates, which facts cannot carry as JSON;
-        # pySMART's own decoder detects the encoding of the bytes (Windows code pages and the like).
-        output = "\n".join(self._decode_output(result.stdout.encode("utf-8", "surrogateescape")))
+        # The runner has decoded the output already (bytes that are not UTF-8 as \xNN escapes).
+        # pySMART's own decoder is not used: it guesses a code page and drops what is not ASCII.
+        output = result.stdout
         if not self._wake and is_standby_result(result.rc, output):
             raise DiskAsleep(low_power_mode(output) or "standby")
         self.outputs.append((result.cmd, output))
@@ -202,6 +233,19 @@ def _solid_state(device, info: dict) -> bool | None:
     return None
 
 
+def identity_gap(device, smartctl_outputs: list[tuple[list[str], str]]) -> dict | None:
+    """{missing, command} when pySMART found no serial or no model, else None.
+
+    pySMART leaves them empty when smartctl's output lacks the banner lines; data that cannot be
+    tied to a disk must not count as that disk's health.
+    """
+    missing = [name for name, value in (("serial", device.serial), ("model", device.model)) if not value]
+    if not missing:
+        return None
+    commands = [cmd for cmd, output in smartctl_outputs if "--all" in cmd] or [cmd for cmd, output in smartctl_outputs]
+    return {"missing": missing, "command": " ".join(commands[0]) if commands else None}
+
+
 def device_facts(device, smartctl_outputs: list[tuple[list[str], str]], transport: str | None) -> dict:
     """Everything the smart subset reports about one disk that pySMART read."""
     all_output = "\n".join(output for cmd, output in smartctl_outputs if "--all" in cmd)
@@ -237,6 +281,7 @@ def device_facts(device, smartctl_outputs: list[tuple[list[str], str]], transpor
         "scsi": scsi,
         "error_log_count": error_log_count,
         "self_test": self_test_log(device, hours),
+        "identity_incomplete": identity_gap(device, smartctl_outputs),
     }
 
 

@@ -121,6 +121,11 @@ def assess(disk: dict) -> dict:
     if disk.get("query") != "read":
         return {"status": "unknown", "score": None,
                 "reasons": [_reason("NOT_READ", "unknown", 0, disk.get("reason") or "SMART data was not read")]}
+    gap = disk.get("identity_incomplete")
+    if gap:
+        return {"status": "unknown", "score": None,
+                "reasons": [_reason("IDENTITY_INCOMPLETE", "unknown", 0, "smartctl reported no %s (%s): the data cannot be tied to "
+                                    "this disk" % (" and no ".join(gap["missing"]), gap["command"]))]}
     if not _has_health_data(disk):
         if disk.get("smart_supported") is False:
             why = _reason("NO_SMART_CAPABILITY", "unknown", 0, "the device reports no SMART capability")

@@ -46,7 +46,9 @@ requirements:
   - for the C(lvm) subset, lvm2 2.03.12 or later (C(lvm fullreport) with C(--devicesfile))
   - for the C(smart) subset, smartmontools 7.0 or later (smartctl) and the pySMART Python library on the
     managed host; the P(lifeline.storage.facts#role) role installs pySMART, also on hosts without
-    internet access
+    internet access. When pySMART is not on the Python path, the module looks in the role's default
+    install directory C(/var/lib/lifeline-storage/python), so ad hoc calls work after the role ran
+    with its default C(facts_pysmart_path)
 options:
   gather_subset:
     description:
@@ -510,6 +512,12 @@ ansible_facts:
                 - The self-test log, with C(count), C(running) and C(last), the newest test with C(type), C(result),
                   C(lifetime_hours) (power-on hours when it ran) and C(age_hours) (power-on hours since);
                   C(last) is V(null) when the log is empty.
+              type: dict
+            identity_incomplete:
+              description:
+                - V(null) when smartctl reported both serial and model. Otherwise C(missing) (V(serial), V(model) or both)
+                  and C(command) (the smartctl call that lacked them); the disk's health is then V(unknown) and a
+                  C(SMART_IDENTITY_INCOMPLETE) finding says so.
               type: dict
             health:
               description:

@@ -151,3 +151,26 @@ def test_selftest_findings_respect_the_age_limit():
     old = _smart_collect._self_test_findings(disk, "S1", {}, 720)
     assert [f["code"] for f in old] == ["SMART_SELFTEST_OLD"]
     assert _smart_collect._self_test_findings(disk, "S1", {}, 1000) == []
+
+
+def test_incomplete_identity_gets_a_finding_naming_the_command_and_an_unknown_verdict():
+    disk = _smart_collect._base_entry({"kernel_name": "sda", "device": "/dev/sda", "serial": "IDE0001", "by_id": []})
+    disk.update(query="read", assessment="PASS", model="QEMU HARDDISK",
+                identity_incomplete={"missing": ["serial"], "command": "/usr/sbin/smartctl -n standby -d sat --all /dev/sda"})
+    disk["health"] = _smart_collect.assess(disk)
+    assert disk["health"]["status"] == "unknown"
+    findings = _smart_collect.smart_findings([disk], [], 720)
+    assert [finding["code"] for finding in findings] == ["SMART_IDENTITY_INCOMPLETE"]
+    finding = findings[0]
+    assert finding["severity"] == "warning" and finding["subject"] == "IDE0001"
+    assert "no serial" in finding["message"] and "/usr/sbin/smartctl -n standby -d sat --all /dev/sda" in finding["message"]
+    assert finding["evidence"]["command"] == "/usr/sbin/smartctl -n standby -d sat --all /dev/sda"
+    assert finding["evidence"]["missing"] == ["serial"]
+
+
+def test_missing_pysmart_message_names_the_role_and_its_directory(monkeypatch):
+    monkeypatch.setattr(_smart_collect, "PYSMART_IMPORT_ERROR", "Traceback: No module named 'pySMART'")
+    with pytest.raises(LibraryMissing) as raised:
+        collect_smart(SmartctlReplay(LAB), None, lab_identity(), {})
+    assert "/var/lib/lifeline-storage/python" in str(raised.value)
+    assert "lifeline.storage.facts role" in str(raised.value) and "facts_pysmart_path" in str(raised.value)
