@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from labcheck import by_serial, module_result, run_playbook, sh
+from labcheck import by_serial, gather, module_result, run_playbook, sh
 
 PYSMART_PATH = "/var/lib/lifeline-storage/python"
 SMART_DISKS = ("IDE0001", "IDE0002", "NVME0001")
@@ -125,11 +125,24 @@ def test_smart_devices_limits_the_query_and_names_what_it_cannot_find(host, requ
     assert all(line.endswith(" " + device) for line in log_lines(host))
 
 
-def test_without_pysmart_smart_alone_fails_with_the_standard_message(host, request, tmp_path):
-    alone = run_module(request, tmp_path, {"gather_subset": ["smart"]}, pythonpath=False)
+def test_ad_hoc_without_environment_finds_pysmart_where_the_role_installed_it(host):
+    """`ansible HOST -m lifeline.storage.storage_facts` after the facts role: no PYTHONPATH, the subset still works."""
+    facts = gather(host, subset="smart")  # testinfra's host.ansible: an ad-hoc call with no environment
+    assert facts["available"] is True, facts
+    assert {disk["serial"]: disk["query"] for disk in facts["disks"] if disk["serial"] in SMART_DISKS} == {
+        serial: "read" for serial in SMART_DISKS}
+
+
+def test_without_pysmart_smart_alone_fails_naming_the_role_and_where_it_installs(host, request, tmp_path):
+    sh(host, "mv %s %s.lab-away" % (PYSMART_PATH, PYSMART_PATH))
+    try:
+        alone = run_module(request, tmp_path, {"gather_subset": ["smart"]}, pythonpath=False)
+        both = run_module(request, tmp_path, {"gather_subset": ["md", "smart"]}, pythonpath=False)
+    finally:
+        sh(host, "mv %s.lab-away %s" % (PYSMART_PATH, PYSMART_PATH))
     assert alone["failed"] is True
     assert alone["msg"].startswith("Failed to import the required Python library (pySMART)")
-    both = run_module(request, tmp_path, {"gather_subset": ["md", "smart"]}, pythonpath=False)
+    assert PYSMART_PATH in alone["msg"] and "lifeline.storage.facts" in alone["msg"], alone["msg"]
     assert both.get("failed") is not True
     assert both["ansible_facts"]["lifeline_md"]["available"] is True
     assert both["ansible_facts"]["lifeline_smart"]["available"] is False
