@@ -49,11 +49,11 @@ CASES = [
 
 
 def wipe(host, device: str) -> None:
+    """Every byte of the disk zero again: the gate samples the whole disk, so a case's leftovers anywhere are data."""
     sh(host, "mdadm --stop /dev/md9 2>/dev/null; umount /mnt/lab-guard 2>/dev/null; wipefs -a -q %s; "
              "for part in %s?*; do [ -b \"$part\" ] && wipefs -a -q \"$part\"; done; "
-             "dd if=/dev/zero of=%s bs=1M count=1 oflag=direct status=none; "
-             "dd if=/dev/zero of=%s bs=1M seek=$(( $(blockdev --getsize64 %s) / 1048576 - 1 )) count=1 oflag=direct status=none; "
-             "udevadm settle; true" % (device, device, device, device, device))
+             "dd if=/dev/zero of=%s bs=4M oflag=direct status=none 2>/dev/null; "
+             "blockdev --rereadpt %s 2>/dev/null; udevadm settle; true" % (device, device, device, device))
 
 
 def guard(request, tmp_path, **args) -> dict:
@@ -334,8 +334,11 @@ def test_a_label_that_is_not_utf8_leaves_every_disk_with_a_verdict(host, request
     """A FAT label of the bytes E5 E5 E5: one disk's odd bytes must not cost the others their verdicts."""
     device = by_serial(CASE_DISK, host)
     wipe(host, device)
-    sh(host, "mkfs.vfat -n LBLXYZ %s >/dev/null && python3 -c \"import sys; d = open(sys.argv[1], 'r+b'); data = d.read(1 << 20); "
-             "[(d.seek(i), d.write(b'\\\\xe5\\\\xe5\\\\xe5   ')) for i in range(len(data)) if data.startswith(b'LBLXYZ', i)]\" %s "
+    # The label in both boot sectors, and in the root directory's label entry, where FAT writes a
+    # leading byte E5 as 05 (E5 there marks a deleted entry): blkid then reports LABEL as E5 E5 E5.
+    sh(host, "mkfs.vfat -n LBLXYZ %s >/dev/null && python3 -c \"import re, sys; d = open(sys.argv[1], 'r+b'); data = d.read(32 << 20); "
+             "hits = [match.start() for match in re.finditer(b'LBLXYZ', data)]; "
+             "[(d.seek(i), d.write(b'\\\\x05\\\\xe5\\\\xe5   ' if i == hits[-1] else b'\\\\xe5\\\\xe5\\\\xe5   ')) for i in hits]\" %s "
              "&& udevadm settle" % (device, device))
     try:
         label = sh(host, "blkid -p -s LABEL -o value %s | od -An -tx1 | tr -d ' \\n'" % device)
