@@ -145,7 +145,8 @@ class UmlGuest:
             # SIGTERM makes UML end its process tree itself; its disks are thrown away, so no clean shutdown.
             _end_group(pid, grace=0.0)
         relay = _read_pid(self.relay_pid_file)
-        if relay is not None and _is_alive_with_script(relay, str(RELAY_SCRIPT).encode()):
+        # By the script's name: a staged copy of the collection started it from another path.
+        if relay is not None and _is_alive_with_script(relay, RELAY_SCRIPT.name.encode()):
             _end_group(relay, grace=5.0)
         if Path(f"/run/netns/{self.namespace}").exists():
             _run(["ip", "netns", "del", self.namespace])
@@ -210,7 +211,7 @@ def _is_alive_with_script(pid: int, script: bytes) -> bool:
         arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return script in arguments
+    return any(argument.endswith(b"/" + script) for argument in arguments)
 
 
 def _end_group(leader: int, grace: float) -> None:

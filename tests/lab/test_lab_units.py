@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -327,3 +328,15 @@ def test_every_scenario_runs_on_exactly_one_backend_and_default_on_each_that_boo
     listed = [name for names in groups.values() for name in names if name != "default"]
     assert sorted(listed) == sorted(scenarios - {"default"})
     assert "default" in groups["uml"] and "default" in groups["qemu"]
+
+
+def test_stopping_ends_the_relay_this_state_dir_started_from_any_copy_of_the_collection(tmp_path: Path) -> None:
+    """A run stopped by a script from another copy of the collection must still end the relay (it once stayed)."""
+    relay_copy = tmp_path / "elsewhere" / "labrelay.py"
+    relay_copy.parent.mkdir()
+    relay_copy.write_text("import time\ntime.sleep(60)\n")
+    process = subprocess.Popen([sys.executable, str(relay_copy)], start_new_session=True)
+    guest = UmlGuest(tmp_path, 2400)
+    guest.relay_pid_file.write_text(f"{process.pid}\n")
+    guest.stop()
+    assert process.wait(timeout=20) is not None and not guest.relay_pid_file.exists()
