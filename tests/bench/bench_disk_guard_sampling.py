@@ -42,7 +42,7 @@ def main() -> int:
     inventory = subprocess.run([LAB, "inventory"], capture_output=True, text=True, check=True).stdout.strip()
     serials = options.disks.split(",")
     for serial in serials:
-        zero = "d=$(ls /dev/disk/by-id/*[-_]%s | head -n1) && dd if=/dev/zero of=$d bs=4M oflag=direct status=none" % serial
+        zero = "d=$(ls /dev/disk/by-id/*[-_]%s | head -n1) && blkdiscard --zeroout $d" % serial
         subprocess.run([LAB, "ssh", zero], check=True)
     cases = {"sample_count=0": 0, "sample_count=256 (default)": 256}
     times: dict[str, list[float]] = {name: [] for name in cases}
