@@ -11,6 +11,7 @@ never as surrogates that would make the module result unserialisable.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError
@@ -73,11 +74,15 @@ class CommandRunner:
                               "it bounds every command this collection runs")
         wrapped = [timeout, "--kill-after=5", str(self._timeout_seconds)] + cmd
         # encoding=None: run_command returns bytes, decoded here by the collection's one decoder.
+        started = time.monotonic()
         rc, raw_stdout, raw_stderr = self._module.run_command(
             wrapped, check_rc=False, environ_update={"LANG": "C", "LC_ALL": "C", "LC_MESSAGES": "C"}, encoding=None)
+        elapsed = time.monotonic() - started
         stdout = decode_tool_output(raw_stdout)
         stderr = decode_tool_output(raw_stderr)
-        if rc in TIMEOUT_RCS and rc not in ok_rcs:
+        # A tool whose own exit status may be 124 or 137 (smartctl's is a bit mask) accepts those
+        # codes; the time taken tells its answer from timeout's, which would otherwise pass as one.
+        if rc in TIMEOUT_RCS and (rc not in ok_rcs or elapsed >= self._timeout_seconds):
             raise CommandError(cmd, rc, stdout, stderr, "%s timed out after %d s" % (" ".join(cmd), self._timeout_seconds))
         if rc not in ok_rcs:
             detail = stderr.strip().splitlines()[-1] if stderr.strip() else "no error output"

@@ -82,6 +82,10 @@ def query_disk(runner, identity_record: dict, wake: bool) -> dict:
         entry["power_mode"] = power["power_mode"] or "unknown"
         entry["smart_supported"] = power["smart_supported"]
         entry["smart_enabled"] = power["smart_enabled"]
+        if power["unanswered"]:
+            entry.update(query="error", reason=power["unanswered"],
+                         error={"msg": power["unanswered"], "cmd": None, "rc": power["rc"], "stdout": power["output"], "stderr": None})
+            return entry
         if power["device_type_unknown"] or power["smart_supported"] is False:
             detail = "smartctl cannot detect its device type" if power["device_type_unknown"] else "the device has no SMART capability"
             entry.update(query="unsupported", reason="SMART is not available: %s" % detail)

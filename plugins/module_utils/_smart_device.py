@@ -10,6 +10,7 @@ command), and unless waking is allowed every call carries smartctl's no-wake opt
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 
@@ -108,7 +109,33 @@ def check_power_mode(runner, device: str, wake: bool) -> dict:
     info["standby"] = not wake and result.rc == STANDBY_EXIT_STATUS and info["power_mode"] is not None
     info["rc"] = result.rc
     info["output"] = result.stdout
+    info["unanswered"] = None if info["standby"] or info["device_type_unknown"] else unanswered_reason(result)
     return info
+
+
+# smartctl's exit status bits 0 and 1: the command line did not parse, or the device could not be opened.
+_OPEN_FAILED_BITS = 0b11
+_IDENTITY_LINE = re.compile(r"^(=== START OF INFORMATION SECTION ===|Device Model:|Model Number:|Product:|"
+                            r"SMART support is:|Serial Number:|Vendor:)", re.M)
+
+
+def unanswered_reason(result) -> str | None:
+    """Why `smartctl -i` said nothing about the device, or None when it described it.
+
+    A smartctl that failed to start, was killed, or could not open the device prints no
+    information section; reading on would report a disk as read with every field empty.
+    """
+    if _IDENTITY_LINE.search(result.stdout) and not result.rc & _OPEN_FAILED_BITS:
+        return None
+    return "%s exited with %s and described no device: %s" % (
+        " ".join(result.cmd), result.rc, smartctl_said(result.stdout + "\n" + result.stderr, 3))
+
+
+def smartctl_said(text: str, lines: int) -> str:
+    """The last LINES lines smartctl printed after its version banner, or that it printed nothing."""
+    said = [line.strip() for line in text.splitlines()
+            if line.strip() and not line.startswith(("smartctl ", "Copyright (C)"))]
+    return " / ".join(said[-lines:]) if said else "it printed nothing"
 
 
 def _int_or_none(value) -> int | None:
@@ -294,4 +321,9 @@ def read_device(runner, device_path: str, wake: bool, transport: str | None, int
     device = PySmartDevice(device_path, interface=interface, smartctl=smartctl)
     if device.smartctl_interface is None and not smartctl.outputs:
         raise CommandError(["smartctl", device_path], None, "", "", "pySMART could not open %s" % device_path)
+    if device.smartctl_interface is None and interface is None:
+        # pySMART found no "opened" line in `smartctl -d test` and read nothing more.
+        cmd, output = smartctl.outputs[-1]
+        raise CommandError(cmd, None, output, "", "smartctl detected no device type for %s: %s"
+                           % (device_path, smartctl_said(output, 2)))
     return device_facts(device, smartctl.outputs, transport)

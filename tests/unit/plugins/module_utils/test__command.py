@@ -70,6 +70,33 @@ def test_timeout_is_reported_as_such():
         CommandRunner(module, 5).run("mdadm", ["--examine", "/dev/sdz"])
 
 
+class SlowModule(FakeModule):
+    """A call that takes SECONDS (on the runner's clock) before its canned result."""
+
+    def __init__(self, binaries, results, seconds: float, monkeypatch) -> None:
+        super().__init__(binaries, results)
+        self.clock = 1000.0
+        self.seconds = seconds
+        monkeypatch.setattr("ansible_collections.lifeline.storage.plugins.module_utils._command.time.monotonic",
+                            lambda: self.clock)
+
+    def run_command(self, args, check_rc=False, environ_update=None, encoding="utf-8"):
+        self.clock += self.seconds
+        return super().run_command(args, check_rc, environ_update, encoding)
+
+
+def test_timeout_is_reported_even_when_every_exit_code_is_accepted(monkeypatch):
+    # smartctl's callers accept any status; timeout's 124 after the full bound is still a timeout.
+    module = SlowModule(dict(BINARIES, smartctl="/usr/sbin/smartctl"), [(124, "", "")], 5.0, monkeypatch)
+    with pytest.raises(CommandError, match="timed out after 5 s"):
+        CommandRunner(module, 5).run("smartctl", ["-i", "/dev/sda"], ok_rcs=tuple(range(256)))
+
+
+def test_a_quick_124_is_the_tool_s_own_status_when_accepted(monkeypatch):
+    module = SlowModule(dict(BINARIES, smartctl="/usr/sbin/smartctl"), [(124, "out", "")], 0.2, monkeypatch)
+    assert CommandRunner(module, 5).run("smartctl", ["-a", "/dev/sda"], ok_rcs=tuple(range(256))).rc == 124
+
+
 def test_accepted_exit_codes_do_not_raise():
     module = FakeModule(BINARIES, [(2, "out", "err")])
     assert CommandRunner(module, 5).run("mdadm", ["-E", "/dev/sda"], ok_rcs=(0, 2)).rc == 2

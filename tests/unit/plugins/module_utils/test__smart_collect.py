@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.lifeline.storage.plugins.module_utils._command import CommandResult
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import LibraryMissing
 from ansible_collections.lifeline.storage.plugins.module_utils._identity import IdentityMap, build_identity_map
 from ansible_collections.lifeline.storage.plugins.module_utils import _smart_collect
@@ -114,6 +115,45 @@ def test_a_disk_that_errors_is_reported_and_others_still_read():
     assert disks["BROKEN01"]["error"]["cmd"] == ["smartctl", "-n", "standby,3", "-i", "/dev/sdz"]
     assert disks["IDE0001"]["query"] == "read"
     assert "SMART_QUERY_FAILED" in [f["code"] for f in facts["findings"]]
+
+
+class AnswersFor(SmartctlReplay):
+    """The lab's recordings, except that the calls whose arguments end with DEVICE get ANSWER."""
+
+    def __init__(self, device: str, answer: dict[str, tuple[int, str, str]]) -> None:
+        super().__init__(LAB)
+        self._device = device
+        self._answer = answer
+
+    def run(self, name, args, ok_rcs=(0,)):
+        if args[-1] == self._device:
+            for option, (rc, stdout, stderr) in self._answer.items():
+                if option in args:
+                    with self._lock:
+                        self.calls.append([name] + list(args))
+                    return CommandResult(["/usr/sbin/smartctl"] + list(args), rc, stdout, stderr, stdout.encode())
+        return super().run(name, args, ok_rcs)
+
+
+def test_a_smartctl_that_printed_nothing_is_an_error_naming_its_exit_status_not_a_read():
+    # What a smartctl that could not start looks like: no output, exit status 127, a shell's complaint.
+    runner = AnswersFor("/dev/vdb", {"-i": (127, "", "sh: 1: exec: /usr/sbin/smartctl: not found\n")})
+    disks = by_serial(collect_smart(runner, None, lab_identity(), {}))
+    virtio = disks["VIRT0001"]
+    assert virtio["query"] == "error", virtio
+    assert "exited with 127 and described no device" in virtio["reason"]
+    assert "exec: /usr/sbin/smartctl: not found" in virtio["reason"]
+    assert virtio["health"]["status"] == "unknown"
+    assert disks["IDE0001"]["query"] == "read"  # the other disks are still read
+
+
+def test_a_device_pysmart_cannot_type_is_an_error_quoting_smartctl_not_an_empty_read():
+    header = (LAB / "-i__dev_sda.txt").read_text().split("=== START")[0]
+    runner = AnswersFor("/dev/sda", {"test": (1, header + "/dev/sda: Device disappeared during detection\n", "")})
+    ide = by_serial(collect_smart(runner, None, lab_identity(), {}))["IDE0001"]
+    assert ide["query"] == "error", ide
+    assert ide["reason"] == "smartctl detected no device type for /dev/sda: /dev/sda: Device disappeared during detection"
+    assert ide["assessment"] is None and ide["health"]["status"] == "unknown"
 
 
 def test_select_disks_by_serial_by_id_path_and_kernel_name():
