@@ -207,11 +207,18 @@ def _is_alive_with(pid: int, program: bytes, marker: bytes) -> bool:
 
 
 def _is_alive_with_script(pid: int, script: bytes) -> bool:
-    try:
-        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return any(argument.endswith(b"/" + script) for argument in arguments)
+    # A process still inside execve shows an empty command line for a moment (seen right after
+    # Popen returned): wait for it rather than take the pid for someone else's.
+    deadline = time.monotonic() + 2.0
+    while True:
+        try:
+            command_line = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+        if command_line or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    return any(argument.endswith(b"/" + script) for argument in command_line.split(b"\0"))
 
 
 def _end_group(leader: int, grace: float) -> None:
