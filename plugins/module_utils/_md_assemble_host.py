@@ -26,8 +26,8 @@ from ansible_collections.lifeline.storage.plugins.module_utils._md_assemble impo
     resolve_members,
 )
 from ansible_collections.lifeline.storage.plugins.module_utils._md_autoassembly import detect_auto_assembly
+from ansible_collections.lifeline.storage.plugins.module_utils._md_collect import read_mdstat
 from ansible_collections.lifeline.storage.plugins.module_utils._mdadm_parse import parse_mdadm_examine
-from ansible_collections.lifeline.storage.plugins.module_utils._mdstat_parse import parse_mdstat
 from ansible_collections.lifeline.storage.plugins.module_utils._mountinfo_parse import MOUNTINFO_SOURCE, parse_mountinfo
 
 MDSTAT = "/proc/mdstat"
@@ -107,7 +107,7 @@ class AssemblyHost:
         if not self.files.exists(MDSTAT):
             return []
         try:
-            parsed = parse_mdstat(self.files.read_text(MDSTAT))
+            parsed = read_mdstat(self.files)
         except (OSError, ParseError) as error:
             raise AssembleError("cannot read %s: %s" % (MDSTAT, error))
         arrays = []

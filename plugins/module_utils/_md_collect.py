@@ -11,6 +11,7 @@ through the shared identity map. Nothing here opens a device for writing: mdadm 
 from __future__ import annotations
 
 import posixpath
+import time
 
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError, ParseError
 from ansible_collections.lifeline.storage.plugins.module_utils._md_rules import REDUNDANT_LEVELS, md_findings
@@ -26,6 +27,24 @@ from ansible_collections.lifeline.storage.plugins.module_utils._mdstat_parse imp
 )
 
 MDSTAT = "/proc/mdstat"
+
+# While an array is being stopped or created, a read of /proc/mdstat can end early (seen in the
+# lab right after mdadm --stop: no "unused devices" line). A second read a moment later is whole.
+MDSTAT_READ_ATTEMPTS = 3
+MDSTAT_RETRY_SECONDS = 0.2
+
+
+def read_mdstat(files, attempts: int = MDSTAT_READ_ATTEMPTS, pause: float = MDSTAT_RETRY_SECONDS) -> dict:
+    """/proc/mdstat parsed; a read that ends early is read again, other parse errors are raised at once."""
+    for _attempt in range(attempts - 1):
+        try:
+            return parse_mdstat(files.read_text(MDSTAT))
+        except ParseError as error:
+            if not error.reason.endswith("(truncated?)"):
+                raise
+            time.sleep(pause)
+    return parse_mdstat(files.read_text(MDSTAT))
+
 
 # mdstat names the running operation differently from sysfs; facts use the sysfs words.
 _MDSTAT_ACTION_TO_SYSFS = {"recovery": "recover"}
@@ -290,7 +309,7 @@ class MdCollector:
             "unreadable": self._unreadable,
         }
         if facts["kernel_md"]:
-            mdstat = parse_mdstat(self._files.read_text(MDSTAT))
+            mdstat = read_mdstat(self._files)
             facts["personalities"] = mdstat["personalities"]
             facts["arrays"] = [self._array(parsed) for parsed in mdstat["arrays"]]
         if self._runner.has("mdadm"):

@@ -6,8 +6,12 @@ guest right after the lab scenario of the same name built its arrays with mdadm.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from ansible_collections.lifeline.storage.plugins.module_utils._errors import ParseError
+from ansible_collections.lifeline.storage.plugins.module_utils._md_collect import read_mdstat
 from ansible_collections.lifeline.storage.plugins.module_utils._storage_facts import gather_storage_facts
 
 from .recorded_host import ReplayFiles, ReplayRunner, load_host
@@ -135,3 +139,40 @@ def test_unparseable_mdstat_makes_the_subset_unavailable_with_the_line(broken):
     assert facts["available"] is False
     assert "line 2" in facts["error"]
     assert facts["findings"][0]["code"] == "MD_SUBSET_UNAVAILABLE"
+
+
+class ChangingMdstat:
+    """/proc/mdstat read during an array's teardown: the first READS_CUT reads end early."""
+
+    def __init__(self, whole: str, reads_cut: int) -> None:
+        self.whole = whole
+        self.reads_cut = reads_cut
+        self.reads = 0
+
+    def read_text(self, path: str) -> str:
+        assert path == "/proc/mdstat"
+        self.reads += 1
+        return self.whole.split("unused devices")[0] if self.reads <= self.reads_cut else self.whole
+
+
+MDSTAT_FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "md" / "mdstat" / "libstorage-ng_parse1.txt"
+
+
+def test_an_mdstat_read_that_ends_early_is_read_again():
+    files = ChangingMdstat(MDSTAT_FIXTURE.read_text(), reads_cut=2)
+    parsed = read_mdstat(files, pause=0)
+    assert files.reads == 3 and [array["name"] for array in parsed["arrays"]] == ["md0"]
+
+
+def test_an_mdstat_that_stays_cut_short_is_an_error_after_three_reads():
+    files = ChangingMdstat(MDSTAT_FIXTURE.read_text(), reads_cut=5)
+    with pytest.raises(ParseError, match="unused devices' line"):
+        read_mdstat(files, pause=0)
+    assert files.reads == 3
+
+
+def test_a_malformed_mdstat_is_not_read_again():
+    files = ChangingMdstat("Personalities : [raid1]\nmd0 : bogus\n", reads_cut=0)
+    with pytest.raises(ParseError):
+        read_mdstat(files, pause=0)
+    assert files.reads == 1
