@@ -135,10 +135,63 @@ def test_destroyed_pv_label_and_vg_metadata_are_restored_and_every_file_matches(
     real = run_playbook(inventory, playbook, dict(common, restore_confirm="vault"))
     assert recap_changed(real) > 0
     assert sh(host, "blkid -p -o value -s TYPE /dev/md0").strip() == "LVM2_member"
+    assert_restored_read_only_with_every_file_intact(host)
+
+
+def assert_restored_read_only_with_every_file_intact(host) -> None:
     lvs = sh(host, "lvs --devicesfile '' --noheadings -o lv_name,lv_active vault").split()
     assert lvs == ["home", "active", "srv", "active"]
-    sh(host, "mkdir -p /mnt/lab-home /mnt/lab-srv && mount -o ro /dev/vault/home /mnt/lab-home && mount -o ro /dev/vault/srv /mnt/lab-srv")
+    # restore_activate defaults to readonly: the kernel refuses writes to both LVs.
+    assert sh(host, "blockdev --getro /dev/vault/home /dev/vault/srv").split() == ["1", "1"]
+    sh(host, "mkdir -p /mnt/lab-home /mnt/lab-srv && mount -o ro,noload /dev/vault/home /mnt/lab-home && "
+             "mount -o ro,noload /dev/vault/srv /mnt/lab-srv")
     try:
-        assert "OK" in sh(host, "cd /mnt && sha256sum --check /var/tmp/lab-files.sha256")
+        checked = sh(host, "cd /mnt && sha256sum --check /var/tmp/lab-files.sha256")
+        assert checked.count(": OK") == 6 and "FAILED" not in checked, checked
     finally:
         sh(host, "umount /mnt/lab-home /mnt/lab-srv")
+
+
+def test_after_an_installer_recreated_the_array_under_another_name_and_relabelled_the_pv(host, request):
+    """The incident as the installer does it: mdadm --create over the same members (new UUID, its own
+    homehost, so debian:0), pvcreate -ff on the new array; then a VG of its own on it, which the
+    restore must refuse until the operator names the device for overwrite."""
+    snapshot = controller_snapshots()[-1]
+    recorded_uuid = sh(host, "blkid -p -o value -s UUID /dev/md0").strip()
+    members = " ".join(by_serial(serial, host) for serial in ("VIRT0001", "VIRT0002", "VIRT0003", "VIRT0004"))
+    sh(host, "set -e; vgchange --devicesfile '' -an vault; mdadm --stop /dev/md0; "
+             "mdadm --create /dev/md127 --run --assume-clean --metadata=1.2 --level=10 --raid-devices=4 --bitmap=none "
+             "--homehost=debian --name=0 %s; udevadm settle; pvcreate --devicesfile '' -ff -y /dev/md127; "
+             "vgcreate --devicesfile '' installer /dev/md127" % members)
+    assert sh(host, "mdadm --detail /dev/md127 | sed -n 's/^ *Name : //p'").split()[0] == "debian:0"
+    assert not host.file("/dev/disk/by-id/md-name-lifeline-lab:vault").exists
+    foreign_uuid = sh(host, "blkid -p -o value -s UUID /dev/md127").strip()
+    assert foreign_uuid != recorded_uuid
+
+    playbook = str(PROJECT / "playbooks" / "restore_lvm_metadata.yml")
+    inventory = request.config.option.ansible_inventory
+    common = {"lifeline_hosts": "lifeline-lab", "restore_snapshot": str(snapshot), "restore_vg": "vault"}
+    refused = subprocess.run(["ansible-playbook", "-i", inventory, playbook, "-e", json.dumps(common)],
+                             capture_output=True, text=True, check=False)
+    assert refused.returncode != 0
+    assert ("device /dev/md127, found by md array /dev/md127 (name debian:0" in refused.stdout
+            and "assembled now from 4 of the 4 members the snapshot recorded (VIRT0001, VIRT0002, VIRT0003, VIRT0004)" in refused.stdout)
+    assert "in VG installer with 0 LVs; set restore_overwrite_devices to include /dev/md127" in refused.stdout
+    assert sh(host, "blkid -p -o value -s UUID /dev/md127").strip() == foreign_uuid  # nothing written
+
+    overwrite = dict(common, restore_overwrite_devices=["/dev/md127"])
+    dry = run_playbook(inventory, playbook, overwrite)
+    assert "Dry run, nothing changed" in dry and recap_changed(dry) == 0
+    assert sh(host, "blkid -p -o value -s UUID /dev/md127").strip() == foreign_uuid
+    # The printed command is the one that runs, shell-quoted (Ansible's output escapes its double quotes).
+    expected = ("lvm pvcreate --restorefile /run/lifeline-storage-restore-vault.vg --uuid %s -ff -y /dev/md127 --devicesfile '' "
+                "--config 'backup { backup = 0 archive = 0 } activation { read_only_volume_list = [ \"vault\" ] }'" % recorded_uuid)
+    assert expected.replace('"', '\\"') in dry, dry[-3000:]
+    head_before = sh(host, "dd if=/dev/md127 bs=1M count=1 iflag=direct status=none | sha256sum").split()[0]
+
+    real = run_playbook(inventory, playbook, dict(overwrite, restore_confirm="vault"))
+    assert recap_changed(real) > 0
+    assert sh(host, "blkid -p -o value -s UUID /dev/md127").strip() == recorded_uuid
+    saved = sorted((snapshot.parent / "pre-restore").glob("*-%s-dev_md127.head" % recorded_uuid))
+    assert saved and hashlib.sha256(saved[-1].read_bytes()).hexdigest() == head_before
+    assert_restored_read_only_with_every_file_intact(host)
