@@ -377,7 +377,7 @@ def _empty_examine(device: str) -> dict:
             "avail_dev_size_sectors", "array_size_kib", "used_dev_size_sectors", "data_offset_sectors",
             "super_offset_sectors", "recovery_offset_sectors", "state", "device_uuid", "update_time",
             "checksum", "checksum_ok", "events", "events_raw", "chunk_kib", "layout", "device_role",
-            "array_state", "superblock", "this_device")
+            "array_state", "superblock", "this_device", "internal_bitmap")
     result: dict = {key: None for key in keys}
     result.update({"device": device, "flags": [], "role": {"kind": "unknown", "slot": None},
                    "devices": [], "physical_disks": [], "fields": {}, "sections": {}, "field_list": []})
@@ -426,6 +426,8 @@ def _examine_block(block: dict) -> dict:
     result["layout"] = fields.text("Layout")
     result["device_role"] = fields.text("Device Role")
     result["array_state"] = fields.first_word("Array State")
+    # Where md keeps the write-intent bitmap, such as "8 sectors from superblock"; absent without one.
+    result["internal_bitmap"] = fields.text("Internal Bitmap")
     if result["device_role"] is not None:
         result["role"] = _role_from_text(result["device_role"])
     elif result["this_device"] is not None:

@@ -6,7 +6,9 @@ Each item is a relative path in the snapshot, its bytes, and whether it is volat
 without the storage layout changing: ages, timestamps, raw sectors under a mounted file
 system). Items are produced one by one so that neither the writer nor a check-mode run holds
 more than one in memory. A tool that is missing or fails becomes a gap, listed in the
-manifest, never a silently missing file.
+manifest, never a silently missing file. The md geometry (md/geometry.json) is worked out by
+_md_geometry from the same `mdadm --examine` outputs the snapshot keeps; its data samples are
+read here, read-only, a bounded number of bytes per member.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import json
 from typing import Iterator, NamedTuple
 
 from ansible_collections.lifeline.storage.plugins.module_utils._block_read import read_range
-from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError
+from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError, ParseError
 from ansible_collections.lifeline.storage.plugins.module_utils._lvm_collect import NO_BACKUP_CONFIG
+from ansible_collections.lifeline.storage.plugins.module_utils._md_geometry import GEOMETRY_FORMAT, geometries, normal_uuid, plan_samples
+from ansible_collections.lifeline.storage.plugins.module_utils._mdadm_parse import parse_mdadm_detail, parse_mdadm_examine
 
 LVM_REPORT_OPTIONS = ["--reportformat", "json", "--units", "b", "--nosuffix", "--devicesfile", "", "--config", NO_BACKUP_CONFIG]
 LSBLK_SNAPSHOT_COLUMNS = "NAME,KNAME,PKNAME,TYPE,SIZE,SERIAL,WWN,MODEL,FSTYPE,UUID,PARTUUID,PTTYPE,PTUUID,LABEL,MOUNTPOINT"
@@ -98,13 +102,14 @@ def raw_targets(facts: dict) -> list[dict]:
 class SnapshotCapture:
     """Yields the snapshot's items; gaps collects what could not be captured, with the reason."""
 
-    def __init__(self, runner, scratch, facts: dict, head_bytes: int, luks_headers: bool) -> None:
+    def __init__(self, runner, scratch, facts: dict, head_bytes: int, luks_headers: bool, md_sample_bytes: int = 1048576) -> None:
         """SCRATCH reads host files as bytes and lends private temporary paths (see ScratchFiles)."""
         self._runner = runner
         self._files = scratch
         self._facts = facts
         self._head_bytes = head_bytes
         self._luks_headers = luks_headers
+        self._md_sample_bytes = md_sample_bytes
         self.gaps: list[Gap] = []
         self.versions: dict[str, str | None] = {}
 
@@ -142,11 +147,74 @@ class SnapshotCapture:
                 self.gaps.append(Gap("md/", "mdadm is not installed: superblocks were not examined"))
             return
         yield from self._command("md/detail-scan.txt", "mdadm", ["--detail", "--scan", "--verbose"])
+        examine_texts: dict[str, bytes] = {}
         for device in self._facts.get("lifeline_disks", {}).get("devices", []):
             if device.get("md_member"):
                 name = device["kernel_name"]
-                yield from self._command("md/examine/%s.txt" % name, "mdadm", ["--examine", device["device"]])
+                for item in self._command("md/examine/%s.txt" % name, "mdadm", ["--examine", device["device"]]):
+                    examine_texts[device["device"]] = item.data
+                    yield item
                 yield from self._command("md/examine/%s.export" % name, "mdadm", ["--examine", "--export", device["device"]])
+        detail_texts: dict[str, bytes] = {}
+        for array in self._facts.get("lifeline_md", {}).get("arrays", []):
+            # State, event count and update time change by themselves: volatile, like mdstat.
+            for item in self._command("md/detail/%s.txt" % array["name"], "mdadm", ["--detail", array["device"]], volatile=True):
+                detail_texts[array["name"]] = item.data
+                yield item
+        yield from self._geometry_items(examine_texts, detail_texts)
+
+    def _geometry_items(self, examine_texts: dict[str, bytes], detail_texts: dict[str, bytes]) -> Iterator[Item]:
+        """md/geometry.json: each array's geometry, member order by serial, and the data samples of its members."""
+        path = "md/geometry.json"
+        examined: dict[str, dict] = {}
+        for device, text in sorted(examine_texts.items()):
+            try:
+                examined.update(parse_mdadm_examine(text.decode("utf-8", "replace")))
+            except ParseError as error:
+                self.gaps.append(Gap(path, "the superblock of %s could not be read: %s" % (device, error)))
+        details, running = {}, {}
+        for name, text in sorted(detail_texts.items()):
+            try:
+                detail = parse_mdadm_detail(text.decode("utf-8", "replace"))
+            except ParseError as error:
+                self.gaps.append(Gap(path, "mdadm --detail of %s could not be read: %s" % (name, error)))
+                continue
+            uuid = normal_uuid(detail.get("uuid"))
+            if uuid:
+                details[uuid], running[uuid] = detail, name
+        devices = self._facts.get("lifeline_disks", {}).get("devices", [])
+        arrays = geometries(examined, details, running, devices)
+        if not arrays:
+            return
+        by_name = {device["kernel_name"]: device for device in devices}
+        for geometry in arrays:
+            geometry["samples"] = plan_samples(geometry, self._md_sample_bytes)
+            yield from self._sample_items(geometry, by_name)
+        document = {"format": GEOMETRY_FORMAT, "sample_bytes": self._md_sample_bytes, "arrays": arrays}
+        yield Item(path, _json_bytes(document), False, "mdadm --examine of every md member, mdadm --detail of running arrays")
+
+    def _sample_items(self, geometry: dict, by_name: dict[str, dict]) -> Iterator[Item]:
+        members = {member["slot"]: member for member in geometry["members"] if not member.get("missing")}
+        for sample in geometry["samples"]:
+            if not sample.get("path"):
+                self.gaps.append(Gap("md/samples/", "slot %d (%s) of %s: %s" % (sample["slot"], sample["key"], geometry["uuid"],
+                                                                                sample["reason"])))
+                continue
+            member = members[sample["slot"]]
+            try:
+                data = read_range(member["device"], sample["device_offset"], sample["length"], uncached=True)
+            except OSError as error:
+                sample["reason"] = "%s: %s" % (member["device"], error.strerror or error)
+                self.gaps.append(Gap(sample["path"], sample["reason"]))
+                continue
+            if len(data) != sample["length"]:
+                sample["reason"] = "%s ended after %d of %d bytes" % (member["device"], len(data), sample["length"])
+                self.gaps.append(Gap(sample["path"], sample["reason"]))
+                continue
+            device = by_name.get(member["kernel_name"])
+            volatile = _above_mounted(device, by_name) if device else False
+            yield Item(sample["path"], data, volatile, "%d bytes at %d of %s (%s, slot %d, data area + %d)" % (
+                sample["length"], sample["device_offset"], member["device"], member["key"], sample["slot"], sample["member_offset"]))
 
     def _lvm_items(self) -> Iterator[Item]:
         vgs = self._facts.get("lifeline_lvm", {}).get("vgs", [])

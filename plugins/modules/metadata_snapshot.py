@@ -13,12 +13,21 @@ description:
     partition and signature metadata of every device, the disk serial to kernel name to md slot
     to PV map, and the first O(head_bytes) of every disk, partition and md array (and the last
     O(head_bytes) of every md member, where 0.90 and 1.0 superblocks live).
-  - "Captured: C(/proc/mdstat); C(mdadm --detail --scan --verbose); C(mdadm --examine) of every md
-    member, text and C(--export); mdadm.conf; a fresh C(vgcfgbackup -f) of every VG written into the
-    snapshot (never into C(/etc/lvm)) and a copy of C(/etc/lvm/backup) and C(/etc/lvm/archive); pvs,
-    vgs and lvs as JSON; C(sfdisk --dump) of every partitioned disk and C(sgdisk --backup) of every GPT
-    disk; C(blkid) and C(lsblk) JSON; C(/etc/fstab) and C(/etc/crypttab); the facts of
-    M(lifeline.storage.storage_facts) (md, lvm, disks) and C(disk-map.json)."
+  - "Per md array, C(md/geometry.json) records its geometry: level, metadata version, chunk, layout, data offset
+    (sectors), component size, raid devices, bitmap, name, home host, UUID, and the member of every slot by serial
+    (and partition number), by-id name and device UUID. It is read from C(mdadm --examine) of the members (the one
+    with the highest event count speaks for the array) and C(mdadm --detail) of running arrays. With it the snapshot
+    keeps data samples of each member past its data offset, O(md_sample_bytes) at the start of the data area and as
+    many at its middle (C(md/samples/<array uuid>/slot<N>-<serial>.start), C(.middle)), which
+    M(lifeline.storage.md_geometry_check) compares with an assembled array; the P(lifeline.storage.recreate_md#filter) filter
+    turns the geometry into the C(mdadm --create --assume-clean) command that rebuilds it."
+  - "Captured: C(/proc/mdstat); C(mdadm --detail --scan --verbose); C(mdadm --detail) of every running
+    array; C(mdadm --examine) of every md member, text and C(--export); mdadm.conf; a fresh
+    C(vgcfgbackup -f) of every VG written into the snapshot (never into C(/etc/lvm)) and a copy of
+    C(/etc/lvm/backup) and C(/etc/lvm/archive); pvs, vgs and lvs as JSON; C(sfdisk --dump) of every
+    partitioned disk and C(sgdisk --backup) of every GPT disk; C(blkid) and C(lsblk) JSON; C(/etc/fstab)
+    and C(/etc/crypttab); the facts of M(lifeline.storage.storage_facts) (md, lvm, disks) and
+    C(disk-map.json)."
   - C(manifest.json) lists every file with its sha256 and size, the tool versions and the host. It is
     written last, after every file is synced, and the directory is then renamed into place, so a run
     that is killed half-way never leaves a snapshot that looks complete; the next run removes what it
@@ -52,6 +61,13 @@ options:
     description: How many bytes to keep from the start of every disk, partition and md array, and from the end of every md member.
     type: int
     default: 1048576
+  md_sample_bytes:
+    description:
+      - Bytes sampled from each md member's data area, at its start and at its middle; V(0) keeps no samples (the
+        geometry is still recorded).
+      - A multiple of 4096. Reads are bounded by it; a sample under a mounted file system is volatile.
+    type: int
+    default: 1048576
   luks_header_backup:
     description:
       - Also keep a C(cryptsetup luksHeaderBackup) of every LUKS device.
@@ -79,6 +95,7 @@ notes:
   - C(docs/restore.md) in the collection walks through restoring md superblocks and LVM metadata from a snapshot.
 seealso:
   - module: lifeline.storage.storage_facts
+  - module: lifeline.storage.md_geometry_check
 """
 
 EXAMPLES = r"""
@@ -116,8 +133,9 @@ snapshot:
       description:
         - Every file, with C(path) (relative), C(sha256), C(size), C(volatile) and C(source) (the command or file it came from).
         - Volatile files change without the storage layout changing and are left out of C(content_sha256) - the facts (they
-          carry ages), C(/proc/mdstat), the C(vgcfgbackup) output (it carries its own time) and the raw bytes of any device
-          under a mounted file system.
+          carry ages), C(/proc/mdstat), C(mdadm --detail) of each array (state and event count), the C(vgcfgbackup)
+          output (it carries its own time) and the raw bytes and md data samples of any device under a mounted file
+          system.
       type: list
       elements: dict
     gaps:
@@ -233,6 +251,7 @@ def write_snapshot(module, runner, files, capture, dest: str) -> None:
                 "host": host_identity(files),
                 "tool_versions": tool_versions(runner),
                 "head_bytes": module.params["head_bytes"],
+                "md_sample_bytes": module.params["md_sample_bytes"],
                 "luks_headers": module.params["luks_header_backup"],
                 "content_sha256": digest,
                 "files": entries,
@@ -254,6 +273,7 @@ def main() -> None:
             dest=dict(type="path", default="/var/lib/lifeline-storage/snapshots"),
             keep=dict(type="int", default=10),
             head_bytes=dict(type="int", default=1048576),
+            md_sample_bytes=dict(type="int", default=1048576),
             luks_header_backup=dict(type="bool", default=False),
             timeout=dict(type="int", default=60),
         ),
@@ -262,14 +282,17 @@ def main() -> None:
     dest_error = relative_path_error("dest", module.params["dest"])
     if dest_error:
         module.fail_json(msg=dest_error)
-    for name, minimum in (("keep", 0), ("head_bytes", 512), ("timeout", 1)):
+    for name, minimum in (("keep", 0), ("head_bytes", 512), ("timeout", 1), ("md_sample_bytes", 0)):
         if module.params[name] < minimum:
             module.fail_json(msg="%s must be at least %d, got %d" % (name, minimum, module.params[name]))
+    if module.params["md_sample_bytes"] % 4096:
+        module.fail_json(msg="md_sample_bytes must be a multiple of 4096, got %d" % module.params["md_sample_bytes"])
     runner = CommandRunner(module, module.params["timeout"])
     files = HostFiles()
     facts = gather_storage_facts(runner, files, ["md", "lvm", "disks"])
     scratch = ScratchFiles(files)
-    capture = SnapshotCapture(runner, scratch, facts, module.params["head_bytes"], module.params["luks_header_backup"])
+    capture = SnapshotCapture(runner, scratch, facts, module.params["head_bytes"], module.params["luks_header_backup"],
+                              module.params["md_sample_bytes"])
     try:
         if module.check_mode:
             plan_only(module, capture, module.params["dest"])

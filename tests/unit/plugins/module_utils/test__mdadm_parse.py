@@ -191,6 +191,8 @@ def test_examine_1_1_with_internal_bitmap():
     assert sb["avail_dev_size_sectors"] == 11721041656 and sb["array_size_kib"] == 5860520828
     assert sb["events"] == 2193679 and sb["fields"]["Internal Bitmap"] == "8 sectors from superblock"
     assert sb["name"] == "virttest:0"
+    assert sb["internal_bitmap"] == "8 sectors from superblock"
+    assert _examine("mdadm/jc_mdadm-examine-raid0-ok.txt")["internal_bitmap"] is None
 
 
 def test_examine_raid0_chunk():
