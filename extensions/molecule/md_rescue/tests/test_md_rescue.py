@@ -6,19 +6,29 @@ must be the same after the whole drill as before it (hashed in prepare.yml).
 
 Then, on the two IDE disks: a RAID1 member written to while its mirror was out. mirror_compare
 must report the exact first differing byte and count, and md_assemble must refuse that pair,
-refuse members of two arrays and an incomplete set, and change no byte doing so."""
+refuse members of two arrays and an incomplete set, and change no byte doing so.
+
+Between the two, the collection's playbook is run as an operator runs it: from a directory of
+their own with a relative report directory (the report must be there, at the path printed), and
+in check mode on the stopped array (changed=0, nothing assembled, written or installed)."""
 
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
-from labcheck import by_id_path, by_serial, export_pairs, hash_devices, module_result, sh
+from labcheck import by_id_path, by_serial, export_pairs, hash_devices, module_result, run_playbook, sh
 
 RESCUED = "/dev/md/lifeline-rescue"
 PAIRS = (("VIRT0001", "VIRT0002"), ("VIRT0003", "VIRT0004"))
 MOUNT = "/mnt/lab-rescue/rescuevg-data"
+PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
+REPORT = "rescue-lifeline-lab.md"
+# The converge's settings, but for the report's directory.
+OPERATOR_VARS = {"rescue_mount_root": "/mnt/lab-rescue"}
+PYSMART_PATH = "/var/lib/lifeline-storage/python"
 
 
 def rescued_members(host) -> dict[str, str]:
@@ -70,10 +80,66 @@ def test_the_report_names_the_choice_and_the_untouched_members(host):
     assert "mounted read-only at `%s`" % MOUNT in report
 
 
+def run_rescue_from(directory: Path, request, monkeypatch, extra_vars: dict, options: tuple[str, ...] = ()) -> str:
+    """lifeline.storage.rescue, by its collection name, with ansible-playbook started in DIRECTORY.
+
+    PWD is left pointing at the collection, as a shell that changed directory another way might
+    leave it: the role must not go by it."""
+    inventory = str(Path(request.config.option.ansible_inventory).resolve())
+    monkeypatch.chdir(directory)
+    monkeypatch.setenv("PWD", str(PROJECT))
+    return run_playbook(inventory, "lifeline.storage.rescue", dict(OPERATOR_VARS, **extra_vars), options)
+
+
+def recap_changed(output: str) -> int:
+    recap = output[output.rindex("PLAY RECAP"):]
+    return int(re.search(r"lifeline-lab\s*:.*?changed=(\d+)", recap).group(1))
+
+
+def reports_in_the_collection() -> list[Path]:
+    return sorted(path for folder in ("playbooks", "roles") for path in (PROJECT / folder).rglob(REPORT))
+
+
+def test_a_relative_report_directory_is_taken_from_where_ansible_playbook_started(request, tmp_path, monkeypatch):
+    """A run on the rescued array, as the operator's second run: it writes the report it prints."""
+    output = run_rescue_from(tmp_path, request, monkeypatch, {"rescue_report_dir": "lab-reports"})
+    written = tmp_path / "lab-reports" / REPORT
+    printed = re.findall(r'report: (/[^"\s]+)', output)
+    assert printed == [str(written)], output[-3000:]
+    assert written.is_file()
+    assert "An earlier run assembled the array from" in written.read_text()
+    assert reports_in_the_collection() == []
+
+
 def test_after_the_drill_every_member_has_the_bytes_it_had_before(host):
     sh(host, "umount %s && lvm vgchange --devicesfile '' --config 'backup { backup = 0 archive = 0 }' -an rescuevg "
              "&& mdadm --stop %s && udevadm settle" % (MOUNT, RESCUED))
     sh(host, "sha256sum --check --strict /root/rescue-members.sha256")
+
+
+def test_check_mode_on_the_stopped_array_changes_writes_and_installs_nothing(host, request, tmp_path, monkeypatch):
+    """Check mode with pySMART not on the host: the plan is printed, SMART said to be unread,
+    recap changed=0, no report, no pySMART copied, no array assembled, no superblock touched."""
+    members = [by_serial(serial, host) for pair in PAIRS for serial in pair]
+    superblocks = {member: examine(host, member) for member in members}
+    assert not sh(host, "grep -E '^md' /proc/mdstat || true").strip(), "the array is still running"
+    sh(host, "mv %s %s.lab-away" % (PYSMART_PATH, PYSMART_PATH))
+    try:
+        installed = sh(host, "find /var/lib/lifeline-storage | sort")
+        output = run_rescue_from(tmp_path, request, monkeypatch, {"rescue_report_dir": "check-reports"}, ("--check",))
+        assert sh(host, "find /var/lib/lifeline-storage | sort") == installed
+    finally:
+        sh(host, "mv %s.lab-away %s" % (PYSMART_PATH, PYSMART_PATH))
+    assert recap_changed(output) == 0, output[-3000:]
+    assert "Check mode: nothing was assembled" in output
+    assert re.search(r"command: \S*mdadm --assemble --readonly --config=none %s " % re.escape(RESCUED), output), output[-3000:]
+    assert "SMART was not read" in output
+    assert "report: not written in check mode; the run writes %s" % (tmp_path / "check-reports" / REPORT) in output
+    assert not (tmp_path / "check-reports").exists() and list(tmp_path.rglob(REPORT)) == []
+    assert reports_in_the_collection() == []
+    assert not sh(host, "grep -E '^md' /proc/mdstat || true").strip()
+    assert not sh(host, "findmnt -rn -o TARGET | grep '^/mnt/lab-rescue' || true").strip()
+    assert {member: examine(host, member) for member in members} == superblocks
 
 
 PAIR = "/dev/md21"
