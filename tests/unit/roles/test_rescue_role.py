@@ -147,14 +147,14 @@ def test_the_printed_path_is_absolute_with_symlinks_and_home_resolved(tmp_path: 
     home = tmp_path / "home"
     (home / "real").mkdir(parents=True)
     (home / "link").symlink_to(home / "real")
-    output, _ = run_report(tmp_path, "~/link/reports", SMART_READ, extra_env={"HOME": str(home)})
+    output, _operator = run_report(tmp_path, "~/link/reports", SMART_READ, extra_env={"HOME": str(home)})
     written = home / "real" / "reports" / REPORT_NAME
     assert written.is_file()
     assert printed_report(output) == str(written)
 
 
 def test_an_absolute_report_directory_is_kept(tmp_path: Path) -> None:
-    output, _ = run_report(tmp_path, str(tmp_path / "elsewhere"), SMART_READ)
+    output, _operator = run_report(tmp_path, str(tmp_path / "elsewhere"), SMART_READ)
     assert printed_report(output) == str(tmp_path / "elsewhere" / REPORT_NAME)
     assert (tmp_path / "elsewhere" / REPORT_NAME).is_file()
 
@@ -173,10 +173,10 @@ def test_check_mode_writes_nothing_counts_no_change_and_prints_the_plan(tmp_path
 
 
 def test_a_plan_made_without_smart_says_so(tmp_path: Path) -> None:
-    output, _ = run_report(tmp_path, "reports", SMART_MISSING, check=True)
+    output, _operator = run_report(tmp_path, "reports", SMART_MISSING, check=True)
     assert "SMART was not read" in output
     assert "Check mode installs nothing on the host, pySMART included" in output
     assert "Why SMART was not read: Failed to import the required Python library (pySMART)" in output
-    _, operator = run_report(tmp_path / "real", "reports", SMART_MISSING)
+    _output, operator = run_report(tmp_path / "real", "reports", SMART_MISSING)
     report = (operator / "reports" / REPORT_NAME).read_text()
     assert "SMART was not read" in report and "Check mode installs nothing" not in report
