@@ -64,9 +64,12 @@ def recorded_source(disk_map: list[dict], pv_uuid: str) -> dict | None:
     members = [other for other in disk_map
                if any(slot.get("array") == entry["kernel_name"] for slot in other.get("md_slots") or [])]
     keys = [_member_key(member, by_name) for member in members]
+    array_uuids = sorted({slot.get("array_uuid") for member in members for slot in member.get("md_slots") or []
+                          if slot.get("array") == entry["kernel_name"] and slot.get("array_uuid")})
     return {
         "entry": entry,
         "is_md": bool(members) or (entry.get("type") or "").startswith("raid"),
+        "array_uuid": array_uuids[0] if len(array_uuids) == 1 else None,
         "member_keys": sorted({key for key in keys if key is not None}),
         "members_without_serial": [member["device"] for member, key in zip(members, keys) if key is None],
         "key": _member_key(entry, by_name),
@@ -194,13 +197,16 @@ def plan_restore(metadata: dict, disk_map: list[dict], facts: dict, options: dic
     pvs, refusals, label_steps = [], [], []
     for recorded in metadata["pvs"]:
         uuid = recorded["uuid"]
-        pv = {"uuid": uuid, "device": None, "found_by": None, "holds": None, "action": None}
+        pv = {"uuid": uuid, "device": None, "found_by": None, "holds": None, "action": None, "recorded_array_uuid": None}
         pvs.append(pv)
+        source = recorded_source(disk_map, uuid)
+        if source is not None and source["is_md"]:
+            # The array the PV sat on at snapshot time: its recorded geometry can be checked against the one now.
+            pv["recorded_array_uuid"] = source["array_uuid"]
         try:
             if uuid in overrides:
                 pv["device"], pv["found_by"] = overrides[uuid], "named by restore_devices"
             else:
-                source = recorded_source(disk_map, uuid)
                 if source is None:
                     raise RestoreRefused("the snapshot's disk map has no device with PV %s; name it in restore_devices" % uuid)
                 pv["device"], pv["found_by"] = resolve_device(source, host)

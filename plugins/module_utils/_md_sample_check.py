@@ -32,12 +32,19 @@ VERDICTS = ("matches", "does not match", "unknown")
 
 
 def compare_piece(expected: bytes, actual: bytes) -> tuple[int, int]:
-    """(informative blocks, differing blocks) between the recorded bytes and the array's."""
+    """(informative blocks, differing blocks) between the recorded bytes and the array's.
+
+    A block the array now reads as one repeated byte (zeros, mostly) was wiped since the snapshot,
+    or was never written: either way it says nothing about where the data lies, so it is not
+    counted. An installer that zeroed the array's first MiB leaves the geometry as it was.
+    """
     informative = differing = 0
     for start in range(0, len(expected), BLOCK):
         ours = expected[start:start + BLOCK]
         theirs = actual[start:start + BLOCK]
         if ours != theirs:
+            if theirs and theirs.count(theirs[:1]) == len(theirs):
+                continue
             informative += 1
             differing += 1
         elif ours.count(ours[:1]) != len(ours):

@@ -106,8 +106,10 @@ RETURN = r"""
 pvs:
   description:
     - One entry per PV in the metadata with C(uuid), C(device), C(found_by) (how the device was found), C(holds)
-      (C(kind) V(empty), V(pv), V(vg), V(data) or V(unknown), C(detail), C(evidence)), C(action) and, when the device's
-      head is saved first, C(saved_head).
+      (C(kind) V(empty), V(pv), V(vg), V(data) or V(unknown), C(detail), C(evidence)), C(action),
+      C(recorded_array_uuid) (the UUID of the md array the PV sat on at snapshot time, else null; what
+      M(lifeline.storage.md_geometry_check) compares the array now with) and, when the device's head is saved first,
+      C(saved_head).
   returned: always
   type: list
   elements: dict

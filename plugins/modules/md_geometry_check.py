@@ -15,8 +15,8 @@ description:
     chunk-sized piece of a sample must appear. It reads O(array) at those offsets and compares, 4 KiB block by block.
   - "RV(verdict): V(matches) when no compared piece differs; V(does not match) when a piece differs in more than a
     quarter of its informative blocks - a wrong member order, chunk size, layout or data offset does that; V(unknown)
-    when nothing could be compared. A block that is one repeated byte in the sample and in the array (never written)
-    says nothing and is not counted. A piece that differs in fewer blocks is reported as V(partly differs): writes since
+    when nothing could be compared. A block the array now reads as one repeated byte (never written, or wiped since, as an
+    installer's zeroing does) says nothing and is not counted. A piece that differs in fewer blocks is reported as V(partly differs): writes since
     the snapshot (an installer's C(pvcreate) at the array's start) look like that."
   - Parity and syndrome chunks of RAID4/5/6 have no place in the array's address space and are not compared. RAID0 with
     members of different sizes, RAID10 with both near and far copies, and containers are not placed; the verdict is

@@ -152,35 +152,68 @@ def assert_restored_read_only_with_every_file_intact(host) -> None:
         sh(host, "umount /mnt/lab-home /mnt/lab-srv")
 
 
-def test_after_an_installer_recreated_the_array_under_another_name_and_relabelled_the_pv(host, request):
-    """The incident as the installer does it: mdadm --create over the same members (new UUID, its own
-    homehost, so debian:0), pvcreate -ff on the new array; then a VG of its own on it, which the
-    restore must refuse until the operator names the device for overwrite."""
-    snapshot = controller_snapshots()[-1]
-    recorded_uuid = sh(host, "blkid -p -o value -s UUID /dev/md0").strip()
-    members = " ".join(by_serial(serial, host) for serial in ("VIRT0001", "VIRT0002", "VIRT0003", "VIRT0004"))
-    sh(host, "set -e; vgchange --devicesfile '' -an vault; mdadm --stop /dev/md0; "
+RESTORE = str(PROJECT / "playbooks" / "restore_lvm_metadata.yml")
+MEMBERS = ("VIRT0001", "VIRT0002", "VIRT0003", "VIRT0004")
+
+
+def installer_recreates(host, options: str, order: tuple[str, ...] = MEMBERS, then: str = "") -> None:
+    """What an installer runs over a live array: mdadm --create over the members (a new UUID), pvcreate -ff."""
+    members = " ".join(by_serial(serial, host) for serial in order)
+    sh(host, "set -e; vgchange --devicesfile '' -an vault; for md in /dev/md0 /dev/md127; do "
+             "[ ! -e $md ] || mdadm --stop $md; done; "
              "mdadm --create /dev/md127 --run --assume-clean --metadata=1.2 --level=10 --raid-devices=4 --bitmap=none "
-             "--homehost=debian --name=0 %s; udevadm settle; pvcreate --devicesfile '' -ff -y /dev/md127; "
-             "vgcreate --devicesfile '' installer /dev/md127" % members)
+             "%s %s; udevadm settle; pvcreate --devicesfile '' -ff -y /dev/md127; %s" % (options, members, then))
+
+
+def restore(request, extra: dict | None = None, confirm: bool = False, check: bool = True) -> subprocess.CompletedProcess:
+    variables = {"lifeline_hosts": "lifeline-lab", "restore_snapshot": str(controller_snapshots()[-1]), "restore_vg": "vault"}
+    variables.update(extra or {})
+    if confirm:
+        variables["restore_confirm"] = "vault"
+    result = subprocess.run(["ansible-playbook", "-i", request.config.option.ansible_inventory, RESTORE, "-e", json.dumps(variables)],
+                            capture_output=True, text=True, check=False)
+    if check:
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    return result
+
+
+def test_a_after_an_installer_recreated_the_array_in_the_same_order_and_relabelled_the_pv(host, request):
+    """(a) The same order and name, a new UUID, pvcreate -ff: an empty foreign PV label on the array."""
+    recorded_uuid = sh(host, "blkid -p -o value -s UUID /dev/md0").strip()
+    installer_recreates(host, "--name=vault")
+    foreign = sh(host, "blkid -p -o value -s UUID /dev/md127").strip()
+    assert foreign != recorded_uuid
+    dry = restore(request).stdout
+    assert "Dry run, nothing changed" in dry and recap_changed(dry) == 0
+    assert "holds a PV label with UUID %s and no VG; write the snapshot's PV label over a PV label" % foreign in dry, dry[-3000:]
+    assert "/dev/md127: matches." in dry  # the samples read back where the recorded geometry puts them
+    assert sh(host, "blkid -p -o value -s UUID /dev/md127").strip() == foreign
+    real = restore(request, confirm=True).stdout
+    assert recap_changed(real) > 0
+    assert sh(host, "blkid -p -o value -s UUID /dev/md127").strip() == recorded_uuid
+    assert_restored_read_only_with_every_file_intact(host)
+
+
+def test_b_after_an_installer_recreated_the_array_under_another_name_and_relabelled_the_pv(host, request):
+    """(b) Another homehost and name (debian:0), then a VG of the installer's own on the array,
+    which the restore must refuse until the operator names the device for overwrite."""
+    snapshot = controller_snapshots()[-1]
+    recorded_uuid = sh(host, "blkid -p -o value -s UUID /dev/md127").strip()
+    installer_recreates(host, "--homehost=debian --name=0", then="vgcreate --devicesfile '' installer /dev/md127")
     assert sh(host, "mdadm --detail /dev/md127 | sed -n 's/^ *Name : //p'").split()[0] == "debian:0"
     assert not host.file("/dev/disk/by-id/md-name-lifeline-lab:vault").exists
     foreign_uuid = sh(host, "blkid -p -o value -s UUID /dev/md127").strip()
     assert foreign_uuid != recorded_uuid
 
-    playbook = str(PROJECT / "playbooks" / "restore_lvm_metadata.yml")
-    inventory = request.config.option.ansible_inventory
-    common = {"lifeline_hosts": "lifeline-lab", "restore_snapshot": str(snapshot), "restore_vg": "vault"}
-    refused = subprocess.run(["ansible-playbook", "-i", inventory, playbook, "-e", json.dumps(common)],
-                             capture_output=True, text=True, check=False)
+    refused = restore(request, check=False)
     assert refused.returncode != 0
     assert ("device /dev/md127, found by md array /dev/md127 (name debian:0" in refused.stdout
             and "assembled now from 4 of the 4 members the snapshot recorded (VIRT0001, VIRT0002, VIRT0003, VIRT0004)" in refused.stdout)
     assert "in VG installer with 0 LVs; set restore_overwrite_devices to include /dev/md127" in refused.stdout
     assert sh(host, "blkid -p -o value -s UUID /dev/md127").strip() == foreign_uuid  # nothing written
 
-    overwrite = dict(common, restore_overwrite_devices=["/dev/md127"])
-    dry = run_playbook(inventory, playbook, overwrite)
+    overwrite = {"restore_overwrite_devices": ["/dev/md127"]}
+    dry = restore(request, overwrite).stdout
     assert "Dry run, nothing changed" in dry and recap_changed(dry) == 0
     assert sh(host, "blkid -p -o value -s UUID /dev/md127").strip() == foreign_uuid
     # The printed command is the one that runs, shell-quoted (Ansible's output escapes its double quotes).
@@ -189,9 +222,33 @@ def test_after_an_installer_recreated_the_array_under_another_name_and_relabelle
     assert expected.replace('"', '\\"') in dry, dry[-3000:]
     head_before = sh(host, "dd if=/dev/md127 bs=1M count=1 iflag=direct status=none | sha256sum").split()[0]
 
-    real = run_playbook(inventory, playbook, dict(overwrite, restore_confirm="vault"))
+    real = restore(request, overwrite, confirm=True).stdout
     assert recap_changed(real) > 0
     assert sh(host, "blkid -p -o value -s UUID /dev/md127").strip() == recorded_uuid
     saved = sorted((snapshot.parent / "pre-restore").glob("*-%s-dev_md127.head" % recorded_uuid))
     assert saved and hashlib.sha256(saved[-1].read_bytes()).hexdigest() == head_before
+    assert_restored_read_only_with_every_file_intact(host)
+
+
+def test_c_an_array_recreated_in_another_order_and_chunk_is_refused_with_the_recorded_create_command(host, request):
+    """(c) Another member order and chunk: the restore refuses (the samples are elsewhere) and prints
+    the mdadm --create that rebuilds the recorded geometry; run as printed, the restore then succeeds."""
+    recorded_uuid = sh(host, "blkid -p -o value -s UUID /dev/md127").strip()
+    installer_recreates(host, "--chunk=64", order=("VIRT0002", "VIRT0001", "VIRT0004", "VIRT0003"))
+    refused = restore(request, check=False)
+    assert refused.returncode != 0
+    assert "/dev/md127: does not match." in refused.stdout, refused.stdout[-3000:]
+    assert "Nothing was written." in refused.stdout
+    assert sh(host, "blkid -p -o value -s TYPE /dev/md127").strip() == "LVM2_member"
+    assert sh(host, "blkid -p -o value -s UUID /dev/md127").strip() != recorded_uuid  # the installer's label, untouched
+    command = re.search(r"(mdadm --create /dev/md0 --assume-clean [^\"\n]*?)(?:\\n|\"|$)", refused.stdout, re.M).group(1).strip()
+    members = [by_id for by_id in command.split() if by_id.startswith("/dev/disk/by-id/")]
+    assert members == ["/dev/disk/by-id/uml-%s" % serial for serial in MEMBERS], command
+    assert "--chunk=512" in command and "--layout=n2" in command and "--uuid=" in command, command
+
+    # The operator stops the installer's array and runs the printed command (--run answers mdadm's question).
+    sh(host, "set -e; mdadm --stop /dev/md127; %s --run; udevadm settle" % command)
+    real = restore(request, confirm=True).stdout
+    assert "/dev/md0: matches." in real and recap_changed(real) > 0
+    assert sh(host, "blkid -p -o value -s UUID /dev/md0").strip() == recorded_uuid
     assert_restored_read_only_with_every_file_intact(host)

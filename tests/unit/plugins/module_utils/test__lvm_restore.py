@@ -66,6 +66,7 @@ def test_the_installer_s_array_is_found_by_its_members_serials_and_its_foreign_l
                                      "VIRT0003, VIRT0004)")
     assert "/dev/md0 (/dev/disk/by-id/md-name-lifeline-lab:vault)" in pv["found_by"]
     assert pv["holds"]["kind"] == "pv" and FOREIGN_UUID in pv["holds"]["detail"]
+    assert pv["recorded_array_uuid"] == "7fa13e75:b956eea1:68eeebb5:b2ce44ca"  # for the geometry check
     commands = [step["command"] for step in plan["steps"]]
     config = "'backup { backup = 0 archive = 0 } activation { read_only_volume_list = [ \"vault\" ] }'"
     assert commands == [

@@ -189,7 +189,11 @@ def test_compare_piece_counts_blocks():
     zeros, data = bytes(8192), random.Random(1).randbytes(8192)
     assert compare_piece(zeros, zeros) == (0, 0)
     assert compare_piece(data, data) == (2, 0)
-    assert compare_piece(data, data[:4096] + zeros[:4096]) == (2, 1)
+    other = random.Random(2).randbytes(4096)
+    assert compare_piece(data, data[:4096] + other) == (2, 1)
+    # Zeroed since the snapshot (an installer's wipe): not evidence of another geometry either way.
+    assert compare_piece(data, data[:4096] + zeros[:4096]) == (1, 0)
+    assert compare_piece(data, zeros) == (0, 0)
 
 
 def test_live_differences_name_members_by_serial():
