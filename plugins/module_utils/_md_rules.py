@@ -11,6 +11,7 @@ from __future__ import annotations
 from ansible_collections.lifeline.storage.plugins.module_utils._findings import make_finding, sort_findings
 
 REDUNDANT_LEVELS = ("raid1", "raid4", "raid5", "raid6", "raid10")
+MIRRORED_LEVELS = ("raid1", "raid10")
 # Operations during which reads may come from a copy that is not yet correct.
 _REBUILDING_ACTIONS = ("resync", "recover", "reshape")
 _SCRUB_ACTIONS = ("check", "repair")
@@ -84,6 +85,32 @@ def _events(array: dict, outsiders: list[dict]) -> list[dict]:
         {"events": {d["device"]: d["events"] for d in carriers}, "stale": [_who(d) for d in stale], "newest": newest})]
 
 
+def _mismatch(array: dict) -> dict:
+    """mismatch_cnt > 0: on a mirror, how to find the member that disagrees, and why not to repair."""
+    device, count = array["device"], array["mismatch_cnt"]
+    members = sorted((m for m in array["members"] if m["role"] in ("active", "rebuilding")),
+                     key=lambda m: (m.get("slot") is None, m.get("slot") or 0))
+    evidence = {"mismatch_cnt": count, "level": array.get("level"),
+                "members": [dict(_who(m), slot=m.get("slot")) for m in members]}
+    if array.get("level") not in MIRRORED_LEVELS:
+        return make_finding(
+            "MD_MISMATCH_CNT", "warning", device,
+            "%s found %d sectors whose parity does not match the data during its last check. A repair "
+            "rewrites the parity from the data blocks, which is right only when the data blocks are." % (device, count),
+            evidence)
+    named = ", ".join("%s (slot %s)" % (m.get("serial") or m["device"], m.get("slot")) for m in members) or "none active"
+    scope = "all members of the mirror" if array.get("level") == "raid1" else "the members of each mirror set"
+    return make_finding(
+        "MD_MISMATCH_CNT", "warning", device,
+        "%s found %d sectors whose copies differ during its last check. On RAID1/10 holding swap this can be "
+        "harmless; otherwise a member holds other data than the rest, and md does not say which. To find it, stop "
+        "writes to the array (unmount it, or stop it) and run lifeline.storage.mirror_compare over %s (%s): with "
+        "three or more members it names, per region, the member that disagrees with the others. Do not run a "
+        "repair to settle it: md's repair copies, block by block, the first member that reads successfully (in "
+        "slot order) over the others without a vote, so it can spread the stale copy." % (device, count, scope, named),
+        evidence)
+
+
 def _array_findings(array: dict, outsiders: list[dict]) -> list[dict]:
     device = array["device"]
     findings: list[dict] = []
@@ -99,11 +126,7 @@ def _array_findings(array: dict, outsiders: list[dict]) -> list[dict]:
     findings += _faulty(array)
     findings += _events(array, outsiders)
     if (array.get("mismatch_cnt") or 0) > 0:
-        findings.append(make_finding(
-            "MD_MISMATCH_CNT", "warning", device,
-            "%s found %d sectors whose copies differ during its last check; on RAID1/10 with swap this "
-            "can be harmless, otherwise the copies hold different data." % (device, array["mismatch_cnt"]),
-            {"mismatch_cnt": array["mismatch_cnt"]}))
+        findings.append(_mismatch(array))
     if array.get("level") in REDUNDANT_LEVELS and (array.get("bitmap") or {}).get("present") is False:
         findings.append(make_finding(
             "MD_NO_BITMAP", "warning", device,

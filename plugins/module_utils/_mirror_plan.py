@@ -1,6 +1,6 @@
 # Copyright: lifeline.storage contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Private to lifeline.storage: which bytes of two devices mirror_compare compares, and the run itself.
+"""Private to lifeline.storage: which bytes of the devices mirror_compare compares, and the run itself.
 
 A mirror member holds the array's data from its md data offset on; what lies before (1.1, 1.2)
 or after it (0.90, 1.0) is the member's own superblock, bitmap and bad-block log, which differ
@@ -10,6 +10,7 @@ operator gives offset (and length). Nothing here opens a device for writing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
@@ -19,10 +20,12 @@ from ansible_collections.lifeline.storage.plugins.module_utils._errors import Co
 from ansible_collections.lifeline.storage.plugins.module_utils._mdadm_parse import parse_mdadm_examine
 from ansible_collections.lifeline.storage.plugins.module_utils._mirror_compare import (
     PAGE_SIZE,
+    READ_AHEAD_BLOCKS,
     FileRangeReader,
     ReadFailed,
-    compare_ranges,
+    compare_members,
 )
+from ansible_collections.lifeline.storage.plugins.module_utils._mirror_members import member_names, name_regions
 from ansible_collections.lifeline.storage.plugins.module_utils._parse_common import MAX_DIGITS
 from ansible_collections.lifeline.storage.plugins.module_utils._paths import relative_path_error
 
@@ -31,6 +34,8 @@ NO_SUPERBLOCK = "no md superblock"
 SYS_CLASS_BLOCK = "/sys/class/block"
 # Buffers in flight are (read-ahead + 1) per device; keep that well below a rescue system's memory.
 MAX_BLOCK_SIZE = 256 * 1024 * 1024
+# All devices' buffers together: what two devices at the largest block size hold.
+MAX_BUFFER_BYTES = 2 * (READ_AHEAD_BLOCKS + 1) * MAX_BLOCK_SIZE
 
 # "202752 sectors (99.00 MiB 103.81 MB)", "102336 (99.94 MiB 104.79 MB)", "101376 KiB (...)".
 _SIZE_VALUE_RE = re.compile(r"^(?P<number>\d+)(?:\s+(?P<unit>sectors|KiB|K))?\s*(?:\((?P<human>\d+(?:\.\d+)?)\s*(?P<human_unit>[KMGTP]iB)\b)?")
@@ -70,10 +75,10 @@ def option_errors(devices: list[str], offset: int | None, length: int | None, bl
                   max_regions: int, timeout: int) -> list[str]:
     """What is wrong with the options as given, before any device is looked at."""
     errors = []
-    if len(devices) != 2:
-        errors.append("devices must name exactly two devices to compare, got %d" % len(devices))
-    elif devices[0] == devices[1]:
-        errors.append("devices lists %s twice; compare two different devices" % devices[0])
+    if len(devices) < 2:
+        errors.append("devices must name at least two devices to compare, got %d" % len(devices))
+    for device in sorted({device for device in devices if devices.count(device) > 1}):
+        errors.append("devices lists %s %d times; name each device once" % (device, devices.count(device)))
     errors += [error for error in (relative_path_error("devices", device) for device in devices) if error]
     if offset is not None and offset < 0:
         errors.append("offset must be 0 or more, got %d" % offset)
@@ -82,6 +87,10 @@ def option_errors(devices: list[str], offset: int | None, length: int | None, bl
     if block_size < PAGE_SIZE or block_size % PAGE_SIZE or block_size > MAX_BLOCK_SIZE:
         errors.append("block_size must be a multiple of %d between %d and %d, got %d"
                       % (PAGE_SIZE, PAGE_SIZE, MAX_BLOCK_SIZE, block_size))
+    elif len(devices) * (READ_AHEAD_BLOCKS + 1) * block_size > MAX_BUFFER_BYTES:
+        errors.append("%d devices with block_size %d would hold %d MiB of buffers, more than %d MiB; lower block_size"
+                      % (len(devices), block_size, len(devices) * (READ_AHEAD_BLOCKS + 1) * block_size >> 20,
+                         MAX_BUFFER_BYTES >> 20))
     if max_regions < 0:
         errors.append("max_regions must be 0 or more, got %d" % max_regions)
     if timeout < 1:
@@ -205,15 +214,27 @@ def inspect_device(path: str) -> Device:
     return Device(path, size, identity, holders)
 
 
-def plan_comparison(paths: list[str], offset: int | None, length: int | None, examine) -> dict:
-    """The two ranges to compare: per device path, size, offset and data area, plus length and warnings.
+def _same_device_error(devices: list[Device]) -> PlanError | None:
+    seen: dict[tuple, str] = {}
+    for device in devices:
+        if device.identity in seen:
+            return PlanError("%s and %s are the same %s; compare different devices"
+                             % (seen[device.identity], device.path, device.identity[0]))
+        seen[device.identity] = device.path
+    return None
 
-    EXAMINE(path) -> DataArea is called only when OFFSET is not given.
+
+def plan_comparison(paths: list[str], offset: int | None, length: int | None, examine, identify=None) -> dict:
+    """The ranges to compare: per device path, size, offset, data area and name, plus length and warnings.
+
+    EXAMINE(path) -> DataArea is called only when OFFSET is not given. IDENTIFY(block device paths)
+    -> ({path: {serial, partition, ...}}, error or None) names the members; it is called only when
+    there are block devices, and without it every member is named by its path.
     """
     devices = [inspect_device(path) for path in paths]
-    if devices[0].identity == devices[1].identity:
-        raise PlanError("%s and %s are the same %s; compare two different devices"
-                        % (paths[0], paths[1], devices[0].identity[0]))
+    same = _same_device_error(devices)
+    if same:
+        raise same
     if offset is None:
         areas = [examine(device.path) for device in devices]
     else:
@@ -236,19 +257,44 @@ def plan_comparison(paths: list[str], offset: int | None, length: int | None, ex
         smaller = min(entries, key=lambda entry: entry["data_size"])
         length = smaller["data_size"]
         length_source = "data area of %s: %s" % (smaller["path"], smaller["data_size_source"])
-        if entries[0]["data_size"] != entries[1]["data_size"]:
-            warnings.append("the data areas differ in size (%s: %d bytes, %s: %d bytes); only the first %d bytes "
-                            "are compared" % (entries[0]["path"], entries[0]["data_size"], entries[1]["path"],
-                                              entries[1]["data_size"], length))
-    uuids = {area.array_uuid for area in areas}
-    if None not in uuids and len(uuids) == 2:
-        warnings.append("%s and %s belong to different md arrays (%s); they are not mirrors of each other"
-                        % (paths[0], paths[1], " and ".join(area.array_uuid or "" for area in areas)))
+        if len({entry["data_size"] for entry in entries}) > 1:
+            warnings.append("the data areas differ in size (%s); only the first %d bytes are compared"
+                            % (", ".join("%s: %d bytes" % (entry["path"], entry["data_size"]) for entry in entries), length))
+    warnings += _array_warnings(paths, areas)
     for entry in entries:
         if entry["holders"]:
             warnings.append("%s is in use by %s: data written while it is read can show up as differences"
                             % (entry["path"], ", ".join(entry["holders"])))
+    warnings += _name_members(entries, devices, identify)
     return {"devices": entries, "length": length, "length_source": length_source, "warnings": warnings}
+
+
+def _array_warnings(paths: list[str], areas: list[DataArea]) -> list[str]:
+    """A warning when the superblocks found name more than one array (devices without one are not counted)."""
+    carriers = [(path, area.array_uuid) for path, area in zip(paths, areas) if area.array_uuid]
+    if len({uuid for _path, uuid in carriers}) < 2:
+        return []
+    if len(paths) == 2:
+        return ["%s and %s belong to different md arrays (%s); they are not mirrors of each other"
+                % (paths[0], paths[1], " and ".join(uuid for _path, uuid in carriers))]
+    return ["the devices belong to different md arrays (%s); only members of one array mirror each other"
+            % ", ".join("%s: %s" % carrier for carrier in carriers)]
+
+
+def _name_members(entries: list[dict], devices: list[Device], identify) -> list[str]:
+    """Set each entry's serial and member name; warnings when serials were wanted but are unknown."""
+    block_paths = [device.path for device in devices if device.identity[0] == "block device"]
+    identities: dict[str, dict] = {}
+    error = None
+    if identify is not None and block_paths:
+        identities, error = identify(block_paths)
+    names = member_names([entry["path"] for entry in entries], identities)
+    for entry, name in zip(entries, names):
+        entry["serial"] = (identities.get(entry["path"]) or {}).get("serial")
+        entry["member"] = name
+    if error and len(entries) > 2:
+        return ["serials could not be read (%s); members without one are named by their paths" % error]
+    return []
 
 
 def _device_entry(device: Device, area: DataArea, warnings: list[str]) -> dict:
@@ -267,19 +313,24 @@ def _device_entry(device: Device, area: DataArea, warnings: list[str]) -> dict:
 
 def run_plan(plan: dict, block_size: int, max_regions: int) -> dict:
     """Compare the planned ranges; the module's result, without changed and warnings."""
-    first, second = plan["devices"]
     try:
-        with FileRangeReader(first["path"]) as reader_a, FileRangeReader(second["path"]) as reader_b:
-            comparison = compare_ranges(reader_a, first["offset"], reader_b, second["offset"], plan["length"],
-                                        block_size=block_size, max_regions=max_regions)
+        with contextlib.ExitStack() as stack:
+            sources = [(stack.enter_context(FileRangeReader(entry["path"])), entry["offset"]) for entry in plan["devices"]]
+            comparison = compare_members(sources, plan["length"], block_size=block_size, max_regions=max_regions)
     except OSError as error:
         raise PlanError("cannot open %s read-only: %s" % (error.filename, error.strerror or error)) from None
     except ReadFailed as error:
         raise PlanError(str(error)) from None
     result = comparison.as_dict()
     devices = [dict(entry) for entry in plan["devices"]]
-    if comparison.first_difference is not None:
-        for entry in devices:
+    names = [entry["member"] for entry in devices]
+    for index, entry in enumerate(devices):
+        if comparison.first_difference is not None:
             entry["first_difference_at"] = entry["offset"] + comparison.first_difference
-    result.update({"devices": devices, "length": plan["length"], "length_source": plan["length_source"]})
+        entry["disagreeing_bytes"] = comparison.disagreeing_bytes[index]
+        entry["disagreeing_regions"] = comparison.disagreeing_regions[index]
+    result.update({
+        "regions": name_regions(result["regions"], names),
+        "disagreeing_members": [name for name, count in zip(names, comparison.disagreeing_regions) if count],
+        "devices": devices, "length": plan["length"], "length_source": plan["length_source"]})
     return result

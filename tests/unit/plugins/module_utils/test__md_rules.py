@@ -28,7 +28,30 @@ def only(facts: dict) -> list[tuple[str, str]]:
 def test_mismatch_count(healthy):
     healthy["arrays"][0]["mismatch_cnt"] = 128
     assert only(healthy) == [("MD_MISMATCH_CNT", "warning")]
-    assert md_findings(healthy)[0]["evidence"] == {"mismatch_cnt": 128}
+    finding = md_findings(healthy)[0]
+    assert finding["evidence"] == {"mismatch_cnt": 128, "level": "raid1", "members": [
+        {"device": "/dev/vdb", "serial": "VIRT0001", "wwn": None, "stable_name": "/dev/disk/by-id/virtio-VIRT0001", "slot": 0},
+        {"device": "/dev/vdc", "serial": "VIRT0002", "wwn": None, "stable_name": "/dev/disk/by-id/virtio-VIRT0002", "slot": 1}]}
+
+
+def test_mismatch_on_a_mirror_says_how_to_find_the_member_and_not_to_repair(healthy):
+    healthy["arrays"][0]["mismatch_cnt"] = 128
+    message = md_findings(healthy)[0]["message"]
+    assert message.startswith("/dev/md0 found 128 sectors whose copies differ during its last check.")
+    assert "stop writes to the array" in message
+    assert "run lifeline.storage.mirror_compare over all members of the mirror (VIRT0001 (slot 0), VIRT0002 (slot 1))" in message
+    assert "Do not run a repair" in message
+    assert "the first member that reads successfully (in slot order) over the others without a vote" in message
+    assert "spread the stale copy" in message
+
+
+def test_mismatch_on_raid10_names_mirror_sets_and_on_parity_levels_speaks_of_parity(healthy):
+    array = healthy["arrays"][0]
+    array.update(mismatch_cnt=8, level="raid10")
+    assert "over the members of each mirror set" in md_findings(healthy)[0]["message"]
+    array["level"] = "raid5"
+    message = md_findings(healthy)[0]["message"]
+    assert "parity does not match the data" in message and "mirror_compare" not in message
 
 
 @pytest.mark.parametrize("read_only, severity", [("auto-read-only", "info"), ("read-only", "warning")])

@@ -97,7 +97,7 @@ def test_identical_files(tmp_path):
     assert result["bytes_compared"] == 3 * 64 * KIB + 100
     assert result["seconds"] >= 0 and set(result) == {
         "identical", "first_difference", "differing_bytes", "regions", "regions_truncated", "bytes_compared",
-        "seconds", "mib_per_second"}
+        "seconds", "mib_per_second", "no_majority_bytes", "no_majority_regions"}
 
 
 def test_first_byte_differs(tmp_path):
@@ -395,10 +395,11 @@ def test_examine_with_mdadm_refusal_carries_the_output():
 
 def test_option_errors():
     assert option_errors(["/dev/sda", "/dev/sdb"], None, None, 4 * MIB, 64, 30) == []
+    assert option_errors(["/dev/sda", "/dev/sdb", "/dev/sdc", "/dev/sdd"], None, None, 4 * MIB, 64, 30) == []
     assert option_errors(["/dev/sda"], None, None, 4 * MIB, 64, 30) == [
-        "devices must name exactly two devices to compare, got 1"]
+        "devices must name at least two devices to compare, got 1"]
     assert option_errors(["/dev/sda", "/dev/sda"], -1, 0, 5000, -1, 0) == [
-        "devices lists /dev/sda twice; compare two different devices",
+        "devices lists /dev/sda 2 times; name each device once",
         "offset must be 0 or more, got -1",
         "length must be at least 1, got 0",
         "block_size must be a multiple of 4096 between 4096 and 268435456, got 5000",
@@ -505,11 +506,18 @@ def test_run_plan_reports_the_first_difference_on_each_device(tmp_path):
              paths[1]: DataArea(12288, "md superblock (1.2)", len(data), "md superblock (Avail Dev Size)")}
     result = run_plan(plan_comparison(paths, None, None, areas.__getitem__), 64 * KIB, 64)
     assert set(result) == {"identical", "first_difference", "differing_bytes", "regions", "regions_truncated",
-                           "bytes_compared", "seconds", "mib_per_second", "devices", "length", "length_source"}
+                           "bytes_compared", "seconds", "mib_per_second", "devices", "length", "length_source",
+                           "no_majority_bytes", "no_majority_regions", "disagreeing_members"}
     assert (result["identical"], result["first_difference"], result["differing_bytes"]) == (False, 5000, 1)
     assert [entry["first_difference_at"] for entry in result["devices"]] == [4096 + 5000, 12288 + 5000]
     assert set(result["devices"][0]) == {"path", "size", "offset", "offset_source", "data_size", "data_size_source",
-                                         "holders", "first_difference_at"}
+                                         "holders", "first_difference_at", "serial", "member", "disagreeing_bytes",
+                                         "disagreeing_regions"}
+    # Two devices cannot form a majority: regions keep their two keys, and nobody is named.
+    assert result["regions"] == [{"offset": 5000, "length": 1}]
+    assert (result["no_majority_bytes"], result["no_majority_regions"], result["disagreeing_members"]) == (1, 1, [])
+    assert [(entry["member"], entry["serial"], entry["disagreeing_bytes"]) for entry in result["devices"]] == [
+        (paths[0], None, 0), (paths[1], None, 0)]
 
 
 def test_run_plan_turns_a_short_read_into_a_plan_error(tmp_path):
