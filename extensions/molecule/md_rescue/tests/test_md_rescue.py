@@ -100,8 +100,11 @@ def reports_in_the_collection() -> list[Path]:
     return sorted(path for folder in ("playbooks", "roles") for path in (PROJECT / folder).rglob(REPORT))
 
 
-def test_a_relative_report_directory_is_taken_from_where_ansible_playbook_started(request, tmp_path, monkeypatch):
-    """A run on the rescued array, as the operator's second run: it writes the report it prints."""
+def test_a_relative_report_directory_is_taken_from_where_ansible_playbook_started(host, request, tmp_path, monkeypatch):
+    """A run on the rescued array, as the operator's second run: it writes the report it prints.
+
+    It takes `host` like the others, so pytest keeps it in file order (while the array is assembled)."""
+    assert host.file(MOUNT).is_directory
     output = run_rescue_from(tmp_path, request, monkeypatch, {"rescue_report_dir": "lab-reports"})
     written = tmp_path / "lab-reports" / REPORT
     printed = re.findall(r'report: (/[^"\s]+)', output)
