@@ -89,6 +89,7 @@ def test_dracut_without_the_retry_policy_sets_the_network_only() -> None:
 FAKE_IPCONFIG = """#!/bin/sh
 # Fails while $ROOT/failures_left > 0, moving the clock on by $ROOT/step seconds per call.
 echo "$*" >> "$ROOT/calls"
+echo "IP-Config: attempt with $*"
 [ -e "$ROOT/run/concurrent" ] && echo overlap >> "$ROOT/overlaps"
 : > "$ROOT/run/concurrent"
 now=$(cut -d. -f1 "$ROOT/uptime")
@@ -104,6 +105,9 @@ exit 0
 """
 
 
+HOST_KEYS = ("dropbear_rsa_host_key", "dropbear_ecdsa_host_key", "dropbear_ed25519_host_key")
+
+
 @pytest.fixture(name="wrapper")
 def fixture_wrapper(tmp_path: Path):
     """Run the hook into a fake DESTDIR, then aim the wrapper it wrote at tmp_path."""
@@ -115,7 +119,11 @@ def fixture_wrapper(tmp_path: Path):
     (destdir / "bin").mkdir(parents=True)
     (destdir / "bin" / "ipconfig").write_text("klibc ipconfig\n")
     (destdir / "bin" / "ipconfig").chmod(0o755)
+    (destdir / "etc" / "dropbear").mkdir(parents=True)
+    for key in HOST_KEYS:
+        (destdir / "etc" / "dropbear" / key).write_text("private\n")
     subprocess.run(["sh", str(hook)], env={"DESTDIR": str(destdir), "PATH": "/usr/bin:/bin"}, check=True)
+    assert sorted(path.name for path in (destdir / "etc" / "dropbear").iterdir()) == ["dropbear_ed25519_host_key"]
     assert (destdir / "bin" / "ipconfig.klibc").read_text() == "klibc ipconfig\n"
     text = (destdir / "bin" / "ipconfig").read_text()
     for path in ("/run/", "/proc/uptime", "/bin/ipconfig.klibc"):
@@ -147,8 +155,49 @@ def test_one_call_keeps_trying_with_the_same_arguments_until_it_gets_an_address(
     done = run_wrapper(wrapper, 7, "-t", "2", "-c", "dhcp", "-d", "eth0")
     assert done.returncode == 0, done.stderr
     assert (wrapper / "calls").read_text().splitlines() == ["-t 2 -c dhcp -d eth0"] * 8
-    assert "trying again until 100s" in done.stderr
+    assert "lifeline-initrd-unlock: no network yet at 15s; trying until 100s after boot" in done.stderr
+    # klibc's lines of the seven failed attempts stay off the console; the successful one is shown.
+    assert done.stdout.count("IP-Config:") == 1 and "IP-Config" not in done.stderr
     assert not (wrapper / "run" / "lifeline-ipconfig.lock").exists()
+
+
+def test_it_says_it_waits_once_then_once_a_minute_each_time_on_a_line_of_its_own(wrapper: Path) -> None:
+    done = run_wrapper(wrapper, 1000, "-t", "2", "-c", "dhcp", "-d", "eth0")
+    said = [line for line in done.stderr.splitlines() if line.startswith("lifeline-initrd-unlock:")]
+    # The clock moves 5 s a call from 10 s: first failure at 15 s, a minute later at 75 s, giving up at 100 s.
+    assert said == ["lifeline-initrd-unlock: no network yet at 15s; trying until 100s after boot",
+                    "lifeline-initrd-unlock: still no network, waited 65s; trying until 100s after boot",
+                    "lifeline-initrd-unlock: no network after 100s, giving up (initrd_unlock_network_wait=100): "
+                    "IP-Config: attempt with -t 2 -c dhcp -d eth0"]
+    # Each message starts a new line: a passphrase prompt may be waiting on the console's current one.
+    assert done.stderr.count("\nlifeline-initrd-unlock:") == 3
+
+
+def test_without_the_retry_policy_the_hook_still_keeps_only_the_offered_host_key(tmp_path: Path) -> None:
+    hook = tmp_path / "hook"
+    hook.write_text(render("initramfs-tools-hook.j2", initrd_unlock_network_retry=False))
+    destdir = tmp_path / "destdir"
+    (destdir / "etc" / "dropbear").mkdir(parents=True)
+    (destdir / "bin").mkdir()
+    (destdir / "bin" / "ipconfig").write_text("klibc ipconfig\n")
+    for key in HOST_KEYS:
+        (destdir / "etc" / "dropbear" / key).write_text("private\n")
+    subprocess.run(["sh", str(hook)], env={"DESTDIR": str(destdir), "PATH": "/usr/bin:/bin"}, check=True)
+    assert sorted(path.name for path in (destdir / "etc" / "dropbear").iterdir()) == ["dropbear_ed25519_host_key"]
+    assert sorted(path.name for path in (destdir / "bin").iterdir()) == ["ipconfig"]  # klibc's own, untouched
+
+
+def test_the_init_bottom_script_stops_the_wrapper_and_leaves_nothing_in_run(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    sleeper = subprocess.Popen(["sleep", "60"])
+    (run / "lifeline-ipconfig.pid").write_text("%d\n" % sleeper.pid)
+    (run / "lifeline-ipconfig.out").write_text("IP-Config: no response\n")
+    script = (ROLE / "files" / "init-bottom-stop-ipconfig").read_text().replace("/run/", str(run) + "/")
+    # The wrapper's EXIT trap removes its pid file; the sleeper stands in for it and cannot.
+    subprocess.run(["sh", "-c", script], check=True, timeout=30)
+    assert sleeper.wait(timeout=10) != 0  # it was told to stop
+    assert sorted(path.name for path in run.iterdir()) == ["lifeline-ipconfig.pid"]
 
 
 def test_it_gives_up_once_the_wait_since_boot_is_over(wrapper: Path) -> None:
