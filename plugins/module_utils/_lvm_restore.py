@@ -234,8 +234,14 @@ def plan_restore(metadata: dict, disk_map: list[dict], facts: dict, options: dic
             pvcreate += ["-ff", "-y"]
         pv["action"] = "write the snapshot's PV label" + (" over " + contents["detail"] if contents["kind"] != "empty" else "")
         label_steps.append(_step("run", pvcreate + [pv["device"]] + lvm_args, "write PV %s's label on %s" % (uuid, pv["device"])))
-    steps = label_steps + [_step("run", ["lvm", "vgcfgrestore", "-f", options["restore_file"], vg] + lvm_args,
-                                 "restore %s's metadata (seqno %s)" % (vg, metadata.get("seqno")))]
+    steps = label_steps + [
+        _step("run", ["lvm", "vgcfgrestore", "-f", options["restore_file"], vg] + lvm_args,
+              "restore %s's metadata (seqno %s)" % (vg, metadata.get("seqno"))),
+        # The restored PV makes udev run LVM's autoactivation, read-write, whatever this restore asks:
+        # let it finish, then take down what it activated, so activation is the restore's alone.
+        _step("run", ["udevadm", "settle"], "let udev finish with the restored PV (skipped without udevadm)", optional=True),
+        _step("run", ["lvm", "vgchange", "-an", vg] + lvm_args, "deactivate whatever autoactivation started of %s" % vg),
+    ]
     if options["activate"] != "none":
         steps.append(_step("run", ["lvm", "vgchange", "-ay", vg] + lvm_args,
                            "activate %s's LVs %s" % (vg, "read-only" if options["activate"] == "readonly" else "read-write")))

@@ -37,12 +37,12 @@ def save_head(device: str, path: str) -> dict:
     return {"device": device, "path": path, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
-def state_after(completed_steps: list[dict], steps: list[dict]) -> str:
-    """One sentence on what the host holds after COMPLETED_STEPS of STEPS ran."""
+def state_after(completed_steps: list[dict], not_run: list[dict]) -> str:
+    """One sentence on what the host holds after COMPLETED_STEPS ran and NOT_RUN did not."""
+    left = [step["why"] for step in not_run]
     if not completed_steps:
         return "Nothing was written."
     done = "; ".join(step["why"] for step in completed_steps)
-    left = [step["why"] for step in steps[len(completed_steps) + 1:]]
     return "Done before it: %s.%s" % (done, " Not run: %s." % "; ".join(left) if left else "")
 
 
@@ -62,10 +62,13 @@ def run_plan(runner, plan: dict, metadata_text: str, restore_file: str, save_dir
             try:
                 if step["action"] == "save_head":
                     saved.append(save_head(step["device"], step["path"]))
+                elif step.get("optional") and not runner.has(step["argv"][0]):
+                    continue
                 else:
                     runner.run(step["argv"][0], step["argv"][1:])
             except (OSError, CommandError) as failure:
-                error = "step %d (%s) failed: %s. %s" % (number, step["command"], failure, state_after(completed, plan["steps"]))
+                error = "step %d (%s) failed: %s. %s" % (number, step["command"], failure,
+                                                         state_after(completed, plan["steps"][number:]))
                 break
             completed.append(step)
     finally:

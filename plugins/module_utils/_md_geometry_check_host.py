@@ -93,7 +93,7 @@ def run_geometry_check(params: dict, runner, files) -> dict:
     samples = geometry.get("samples") or []
     data = {sample["path"]: snapshot.read(sample["path"]) for sample in samples if sample.get("path")}
     checked = check_samples(geometry, samples, data, lambda offset, length: read_range(array, offset, length, uncached=True),
-                            size, params.get("samples") or None)
+                            size, params.get("samples") or None, params.get("skip_bytes") or 0)
     volatile = sorted(path for path in data if snapshot.volatile(path))
     message = "%s: %s. %s" % (array, checked["verdict"], checked["reason"])
     if volatile and checked["verdict"] == "does not match":

@@ -34,17 +34,16 @@ VERDICTS = ("matches", "does not match", "unknown")
 def compare_piece(expected: bytes, actual: bytes) -> tuple[int, int]:
     """(informative blocks, differing blocks) between the recorded bytes and the array's.
 
-    A block the array now reads as one repeated byte (zeros, mostly) was wiped since the snapshot,
-    or was never written: either way it says nothing about where the data lies, so it is not
-    counted. An installer that zeroed the array's first MiB leaves the geometry as it was.
+    A recorded block of data that the array now shows as zeros counts as a difference: in a
+    sparsely written file system, a wrong chunk size or member order mostly puts a block where
+    the array holds nothing. What an installer wiped at the array's start is left out by the
+    caller instead (skip_bytes).
     """
     informative = differing = 0
     for start in range(0, len(expected), BLOCK):
         ours = expected[start:start + BLOCK]
         theirs = actual[start:start + BLOCK]
         if ours != theirs:
-            if theirs and theirs.count(theirs[:1]) == len(theirs):
-                continue
             informative += 1
             differing += 1
         elif ours.count(ours[:1]) != len(ours):
@@ -61,12 +60,13 @@ def _piece_verdict(informative: int, differing: int) -> str:
 
 
 def check_samples(geometry: dict, samples: list[dict], sample_data: dict, read_array, array_size: int,
-                  labels: list[str] | None = None) -> dict:
+                  labels: list[str] | None = None, skip_bytes: int = 0) -> dict:
     """Compare every sample of GEOMETRY with the array.
 
     SAMPLES: the geometry's sample descriptors; SAMPLE_DATA: path -> bytes, or a string saying why the
     sample cannot be used; READ_ARRAY(offset, length) -> bytes; ARRAY_SIZE in bytes; LABELS limits the
-    samples compared (default: all, "start" and "middle").
+    samples compared (default: all, "start" and "middle"); array offsets below SKIP_BYTES are not
+    compared (a PV's label and metadata area, which an installer rewrites and a restore rewrites again).
     """
     result = {"verdict": "unknown", "reason": None, "members": [], "unverified": [], "differing_pieces": [], "unchecked": [],
               "counts": {"compared": 0, "matches": 0, "differs": 0, "partly differs": 0, "uninformative": 0,
@@ -88,7 +88,9 @@ def check_samples(geometry: dict, samples: list[dict], sample_data: dict, read_a
                                         "reason": data or "the sample is not in the snapshot"})
             continue
         for piece in array_pieces(shape, sample["slot"], sample["member_offset"], len(data)):
-            _compare(result, summary, sample, piece, data, read_array, array_size)
+            piece = _past(piece, skip_bytes)
+            if piece is not None:
+                _compare(result, summary, sample, piece, data, read_array, array_size)
     result["members"] = [by_slot[slot] for slot in sorted(by_slot)]
     result["unverified"] = [summary["key"] for summary in result["members"] if not (summary["matches"] or summary["partly differs"])]
     counts = result["counts"]
@@ -108,6 +110,19 @@ def check_samples(geometry: dict, samples: list[dict], sample_data: dict, read_a
     else:
         result["reason"] = "no sample held data that could tell one geometry from another (never written, or parity only)"
     return result
+
+
+def _past(piece: dict, skip_bytes: int) -> dict | None:
+    """The part of PIECE at array offsets from SKIP_BYTES on, or None when nothing of it is left."""
+    if piece["kind"] != "data" or not skip_bytes:
+        return piece
+    cut = skip_bytes - piece["array_offset"]
+    if cut <= 0:
+        return piece
+    if cut >= piece["length"]:
+        return None
+    return dict(piece, array_offset=piece["array_offset"] + cut, member_offset=piece["member_offset"] + cut,
+                length=piece["length"] - cut)
 
 
 def _compare(result: dict, summary: dict, sample: dict, piece: dict, data: bytes, read_array, array_size: int) -> None:

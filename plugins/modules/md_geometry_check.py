@@ -15,8 +15,8 @@ description:
     chunk-sized piece of a sample must appear. It reads O(array) at those offsets and compares, 4 KiB block by block.
   - "RV(verdict): V(matches) when no compared piece differs; V(does not match) when a piece differs in more than a
     quarter of its informative blocks - a wrong member order, chunk size, layout or data offset does that; V(unknown)
-    when nothing could be compared. A block the array now reads as one repeated byte (never written, or wiped since, as an
-    installer's zeroing does) says nothing and is not counted. A piece that differs in fewer blocks is reported as V(partly differs): writes since
+    when nothing could be compared. A block that is one repeated byte in the sample and in the array (never written)
+    says nothing and is not counted. A piece that differs in fewer blocks is reported as V(partly differs): writes since
     the snapshot (an installer's C(pvcreate) at the array's start) look like that."
   - Parity and syndrome chunks of RAID4/5/6 have no place in the array's address space and are not compared. RAID0 with
     members of different sizes, RAID10 with both near and far copies, and containers are not placed; the verdict is
@@ -58,6 +58,14 @@ options:
     type: list
     elements: str
     choices: [start, middle]
+  skip_bytes:
+    description:
+      - Array offsets below this are not compared.
+      - Give a PV's data start (C(pe_start), 1 MiB by default) when LVM sat on the array: its label and metadata area
+        are what an installer's C(pvcreate) rewrites, and they hold too few written blocks to tell geometries apart.
+        The playbook C(restore_lvm_metadata) does.
+    type: int
+    default: 0
   timeout:
     description: Seconds each command may run.
     type: int
@@ -187,6 +195,7 @@ def main() -> None:
             array=dict(type="str", required=True),
             uuid=dict(type="str"),
             samples=dict(type="list", elements="str", choices=["start", "middle"]),
+            skip_bytes=dict(type="int", default=0),
             timeout=dict(type="int", default=60),
         ),
         supports_check_mode=True,
@@ -197,6 +206,8 @@ def main() -> None:
             module.fail_json(msg=error, changed=False)
     if module.params["timeout"] < 1:
         module.fail_json(msg="timeout must be at least 1", changed=False)
+    if module.params["skip_bytes"] < 0:
+        module.fail_json(msg="skip_bytes must be 0 or more, got %d" % module.params["skip_bytes"], changed=False)
     runner = CommandRunner(module, module.params["timeout"])
     try:
         result = run_geometry_check(module.params, runner, HostFiles())

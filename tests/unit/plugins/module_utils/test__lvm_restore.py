@@ -74,6 +74,8 @@ def test_the_installer_s_array_is_found_by_its_members_serials_and_its_foreign_l
         "lvm pvcreate --restorefile /run/lifeline-storage-restore-vault.vg --uuid %s -ff -y /dev/md127 --devicesfile '' --config %s"
         % (PV_UUID, config),
         "lvm vgcfgrestore -f /run/lifeline-storage-restore-vault.vg vault --devicesfile '' --config %s" % config,
+        "udevadm settle",
+        "lvm vgchange -an vault --devicesfile '' --config %s" % config,
         "lvm vgchange -ay vault --devicesfile '' --config %s" % config,
     ]
     # Every printed command is what runs: the shell splits it back into the same argv.
@@ -82,7 +84,7 @@ def test_the_installer_s_array_is_found_by_its_members_serials_and_its_foreign_l
 
 def test_a_blank_array_gets_the_label_without_a_saved_head_or_force():
     plan = plan_restore(METADATA, DISK_MAP, after_installer(pv=None), options())
-    assert [step["action"] for step in plan["steps"]] == ["run", "run", "run"]
+    assert [step["action"] for step in plan["steps"]] == ["run"] * 5
     assert "-ff" not in plan["steps"][0]["argv"] and plan["pvs"][0]["holds"]["kind"] == "empty"
 
 
@@ -90,7 +92,7 @@ def test_the_snapshot_s_own_label_is_kept():
     facts = after_installer(pv=None)
     facts["lifeline_lvm"]["pvs"] = [{"name": "/dev/md127", "uuid": PV_UUID, "vg_name": None}]
     plan = plan_restore(METADATA, DISK_MAP, facts, options())
-    assert [step["argv"][1] for step in plan["steps"]] == ["vgcfgrestore", "vgchange"]
+    assert [step["argv"][1] for step in plan["steps"]] == ["vgcfgrestore", "settle", "vgchange", "vgchange"]
     assert plan["pvs"][0]["action"].startswith("keep its label")
 
 
@@ -142,7 +144,7 @@ def test_activation_modes():
     readwrite = plan_restore(METADATA, DISK_MAP, after_installer(), options(activate="readwrite"))
     assert "read_only_volume_list" not in readwrite["steps"][-1]["command"] and readwrite["steps"][-1]["argv"][1] == "vgchange"
     none = plan_restore(METADATA, DISK_MAP, after_installer(), options(activate="none"))
-    assert none["steps"][-1]["argv"][1] == "vgcfgrestore"
+    assert none["steps"][-1]["argv"][1:3] == ["vgchange", "-an"]  # what autoactivation started is taken down
 
 
 def test_a_complete_vg_on_the_host_is_refused_and_unknown_override_uuids_too():
@@ -169,4 +171,4 @@ def test_a_pv_on_a_whole_disk_is_found_by_serial_under_a_new_kernel_name():
 def test_render_plan_lists_each_pv_then_numbered_commands():
     lines = render_plan(plan_restore(METADATA, DISK_MAP, after_installer(), options()))
     assert lines[0].startswith("PV %s: device /dev/md127, found by md array" % PV_UUID)
-    assert lines[1].startswith("1. dd if=/dev/md127 ") and lines[-1].startswith("4. lvm vgchange -ay vault ")
+    assert lines[1].startswith("1. dd if=/dev/md127 ") and lines[-1].startswith("6. lvm vgchange -ay vault ")

@@ -19,6 +19,9 @@ class Runner:
         self.restore_file = restore_file
         self.metadata_seen: list[str] = []
 
+    def has(self, name: str) -> bool:
+        return name != "udevadm"
+
     def run(self, name, args, ok_rcs=(0,)):
         self.calls.append([name] + list(args))
         if self.restore_file:
@@ -70,3 +73,12 @@ def test_a_device_that_vanished_before_its_head_was_saved_writes_nothing(tmp_pat
     assert runner.calls == [] and outcome["completed"] == []
     assert outcome["error"].startswith("step 1 (dd ...) failed: [Errno 2] No such file or directory")
     assert outcome["error"].endswith("Nothing was written.")
+
+
+def test_an_optional_step_whose_tool_is_missing_is_skipped(tmp_path):
+    runner = Runner()
+    plan = {"steps": [{"action": "run", "argv": ["udevadm", "settle"], "command": "udevadm settle", "why": "settle", "optional": True},
+                      {"action": "run", "argv": ["lvm", "vgchange", "-an", "vault"], "command": "lvm vgchange -an vault", "why": "down"}]}
+    outcome = run_plan(runner, plan, "x", str(tmp_path / "r.vg"), str(tmp_path))
+    assert outcome["error"] is None and [call[0] for call in runner.calls] == ["lvm"]
+    assert outcome["completed"] == ["lvm vgchange -an vault"]

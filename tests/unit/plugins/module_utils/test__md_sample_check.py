@@ -191,9 +191,9 @@ def test_compare_piece_counts_blocks():
     assert compare_piece(data, data) == (2, 0)
     other = random.Random(2).randbytes(4096)
     assert compare_piece(data, data[:4096] + other) == (2, 1)
-    # Zeroed since the snapshot (an installer's wipe): not evidence of another geometry either way.
-    assert compare_piece(data, data[:4096] + zeros[:4096]) == (1, 0)
-    assert compare_piece(data, zeros) == (0, 0)
+    # Recorded data where the array now holds zeros: what a wrong chunk or order mostly shows.
+    assert compare_piece(data, data[:4096] + zeros[:4096]) == (2, 1)
+    assert compare_piece(data, zeros) == (2, 2)
 
 
 def test_live_differences_name_members_by_serial():
@@ -319,3 +319,14 @@ def test_the_recorded_array_is_the_one_with_the_arrays_uuid_or_must_be_named(tmp
     named = run_geometry_check(dict(params, uuid=recorded["uuid"]), FakeRunner(recreated), NoFiles())
     assert named["verdict"] == "matches"
     assert named["live_differences"] == [{"field": "uuid", "recorded": recorded["uuid"], "now": "abcdef01:22222222:33333333:44444444"}]
+
+
+def test_pieces_below_skip_bytes_are_not_compared():
+    """An installer's pvcreate rewrote the array's first blocks: with the PV's data start skipped they do not count."""
+    from ansible_collections.lifeline.storage.plugins.module_utils._md_sample_check import _past
+    piece = {"kind": "data", "array_offset": 0, "member_offset": 4096, "length": 8192}
+    assert _past(piece, 0) == piece
+    assert _past(piece, 4096) == {"kind": "data", "array_offset": 4096, "member_offset": 8192, "length": 4096}
+    assert _past(piece, 8192) is None
+    later = dict(piece, array_offset=1 << 20)
+    assert _past(later, 1 << 20) == later
