@@ -61,7 +61,7 @@ options:
   skip_bytes:
     description:
       - Array offsets below this are not compared.
-      - Give a PV's data start (C(pe_start), 1 MiB by default) when LVM sat on the array: its label and metadata area
+      - Give a PV's data start (C(pe_start), 1 MiB by default) when LVM sat on the array. Its label and metadata area
         are what an installer's C(pvcreate) rewrites, and they hold too few written blocks to tell geometries apart.
         The playbook C(restore_lvm_metadata) does.
     type: int
