@@ -251,13 +251,15 @@ def test_c_an_array_recreated_in_another_order_and_chunk_is_refused_with_the_rec
     recorded_uuid = sh(host, "blkid -p -o value -s UUID /dev/md127").strip()
     installer_recreates(host, "--chunk=64", order=("VIRT0002", "VIRT0001", "VIRT0004", "VIRT0003"))
     refused = restore(request, check=False)
+    # ansible-core prints a failed task's message to stderr, the plan and the verdicts to stdout.
+    said = refused.stdout + refused.stderr
     shown = refused.stdout[-6000:] + refused.stderr[-3000:]
     assert refused.returncode != 0, shown
     assert "/dev/md127: does not match." in refused.stdout, shown
-    assert "Nothing was written." in refused.stdout, shown
+    assert "Nothing was written." in said, shown
     assert sh(host, "blkid -p -o value -s TYPE /dev/md127").strip() == "LVM2_member"
     assert sh(host, "blkid -p -o value -s UUID /dev/md127").strip() != recorded_uuid  # the installer's label, untouched
-    command = re.search(r"(mdadm --create /dev/md0 --assume-clean [^\"\n]*?)(?:\\n|\"|$)", refused.stdout, re.M).group(1).strip()
+    command = re.search(r"(mdadm --create /dev/md0 --assume-clean [^\"\n]*?)(?:\\n|\"|$)", said, re.M).group(1).strip()
     members = [by_id for by_id in command.split() if by_id.startswith("/dev/disk/by-id/")]
     assert members == ["/dev/disk/by-id/uml-%s" % serial for serial in MEMBERS], command
     assert "--chunk=512" in command and "--layout=n2" in command and "--uuid=" in command, command
