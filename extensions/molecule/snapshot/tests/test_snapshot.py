@@ -266,7 +266,10 @@ def test_c_an_array_recreated_in_another_order_and_chunk_is_refused_with_the_rec
 
     # The operator stops the installer's array and runs the printed command (--run answers mdadm's question).
     sh(host, "set -e; mdadm --stop /dev/md127; %s --run; udevadm settle" % command)
-    real = restore(request, confirm=True).stdout
-    assert "/dev/md0: matches." in real and recap_changed(real) > 0
+    # The installer's array had another data offset, so its pvcreate wrote below the recorded data
+    # area: with the recorded geometry back, the PV and its VG are whole and there is nothing to restore.
     assert sh(host, "blkid -p -o value -s UUID /dev/md0").strip() == recorded_uuid
+    again = restore(request, confirm=True, check=False)
+    assert again.returncode != 0 and "is present and complete" in again.stdout + again.stderr
+    sh(host, "lvm vgchange --devicesfile '' --config 'activation { read_only_volume_list = [ \"vault\" ] }' -ay vault")
     assert_restored_read_only_with_every_file_intact(host)
