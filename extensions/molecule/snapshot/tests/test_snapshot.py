@@ -271,5 +271,7 @@ def test_c_an_array_recreated_in_another_order_and_chunk_is_refused_with_the_rec
     assert sh(host, "blkid -p -o value -s UUID /dev/md0").strip() == recorded_uuid
     again = restore(request, confirm=True, check=False)
     assert again.returncode != 0 and "is present and complete" in again.stdout + again.stderr
-    sh(host, "lvm vgchange --devicesfile '' --config 'activation { read_only_volume_list = [ \"vault\" ] }' -ay vault")
+    # udev may have activated it read-write when the array came back: down first, then read-only.
+    sh(host, "set -e; udevadm settle; lvm vgchange --devicesfile '' -an vault; "
+             "lvm vgchange --devicesfile '' --config 'activation { read_only_volume_list = [ \"vault\" ] }' -ay vault")
     assert_restored_read_only_with_every_file_intact(host)
