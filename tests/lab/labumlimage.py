@@ -10,14 +10,23 @@ and library path are pointed at trixie's libc6, unpacked beside it. Both package
 Debian mirror this machine's apt already uses, fetched by apt with the archive keyring, into
 the image cache; nothing is installed on the host.
 
-The image: the qemu guest's cached ``root.img``, copied, with four changes made on a loop mount:
+The image: the qemu guest's cached ``root.img``, copied, with five changes made on a loop mount:
 the UML kernel's modules tree and its depmod, the modules the scenarios need loaded at boot, a
-static address on vec0 (there is no DHCP server on the tap), and a udev rule that gives ubd
-disks the by-id link and the SERIAL that udev's stock rules give them nowhere. The variant is
-cached beside its base image, keyed by this file's hash and the kernel package's version.
+static address on vec0 (there is no DHCP server on the tap), a udev rule that gives ubd
+disks the by-id link and the SERIAL that udev's stock rules give them nowhere, and an apt
+source that works without a network. The variant is cached beside its base image, keyed by
+this file's hash and the kernel package's version.
+
+The apt source: the UML guest reaches nothing beyond the host's end of its tap, yet the
+initramfs scenarios install packages the way an operator's host does (the role's own apt
+tasks, dracut replacing initramfs-tools). So the packages of OFFLINE_PACKAGE_SETS, with every
+dependency and recommendation the image lacks, are fetched at build time from the same mirror,
+resolved by apt against the image's own package database, and kept in the image as a flat
+repository that is its only apt source.
 """
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import time
@@ -46,6 +55,11 @@ SERIAL_RULE = (
     'KERNEL=="ubd[a-z][0-9]*", ENV{DEVTYPE}=="partition", ATTRS{serial}=="?*", '
     'SYMLINK+="disk/by-id/uml-$attr{serial}-part%n"\n'
 )
+# Each set is one apt transaction (dracut conflicts with initramfs-tools, so they cannot be one).
+# python3-apt: Ansible's apt module installs it on first use.
+OFFLINE_PACKAGE_SETS = (("python3-apt",), ("dropbear-initramfs", "cryptsetup-initramfs"), ("dracut", "dracut-network"))
+GUEST_SUITE = "bookworm"
+OFFLINE_REPO = "var/cache/lifeline-lab/repo"
 Reporter = Callable[[str], None]
 
 
@@ -95,9 +109,8 @@ def fetch_uml_kernel(cache_root: Path, report: Reporter) -> UmlKernel:
     mirror = find_mirror("bookworm")
     (apt_dir / "sources.list").write_text("".join(
         f"deb [signed-by={KEYRING}] {mirror} {suite} main\n" for suite in (KERNEL_SUITE, LIBC_SUITE)))
-    apt_options = [f"-o=Dir::Etc::SourceList={apt_dir / 'sources.list'}", "-o=Dir::Etc::SourceParts=/dev/null",
-                   f"-o=Dir::State::Lists={apt_dir / 'lists'}", f"-o=Dir::Cache={apt_dir / 'cache'}",
-                   "-o=APT::Sandbox::User=root"]
+    (apt_dir / "state").mkdir()
+    apt_options = _host_apt_options(apt_dir)
     log_file = workdir / "fetch.log"
     report(f"fetching user-mode-linux ({KERNEL_SUITE}) and libc6 ({LIBC_SUITE}) from {mirror}")
     run_step("apt-get update", ["apt-get", *apt_options, "-q", "update"], log_file, timeout=600)
@@ -134,8 +147,75 @@ def _single(directory: Path, pattern: str) -> Path:
     return found[0]
 
 
+def _host_apt_options(apt_dir: Path) -> list[str]:
+    """apt on the host, confined to apt_dir: its own sources, lists, cache and state."""
+    return [f"-o=Dir::Etc::SourceList={apt_dir / 'sources.list'}", "-o=Dir::Etc::SourceParts=/dev/null",
+            "-o=Dir::Etc::Preferences=/dev/null", "-o=Dir::Etc::PreferencesParts=/dev/null",
+            f"-o=Dir::State={apt_dir / 'state'}", f"-o=Dir::State::Lists={apt_dir / 'lists'}",
+            f"-o=Dir::Cache={apt_dir / 'cache'}", "-o=APT::Sandbox::User=root"]
+
+
+def fetch_offline_packages(image_status: Path, destination: Path, workdir: Path, log_file: Path) -> list[str]:
+    """Download what installing each of OFFLINE_PACKAGE_SETS on the image would fetch; names of the .debs.
+
+    apt resolves against the image's dpkg status (not the host's), with recommendations, as the
+    guest's own apt would; --download-only leaves the host untouched.
+    """
+    apt_dir = workdir / "offline-apt"
+    for directory in ("lists/partial", "cache/archives/partial", "state"):
+        (apt_dir / directory).mkdir(parents=True, exist_ok=True)
+    (apt_dir / "state/extended_states").touch()
+    mirror = find_mirror(GUEST_SUITE)
+    (apt_dir / "sources.list").write_text(f"deb [signed-by={KEYRING}] {mirror} {GUEST_SUITE} main\n")
+    options = [*_host_apt_options(apt_dir), f"-o=Dir::State::status={image_status}"]
+    run_step(f"apt-get update ({GUEST_SUITE}, for the offline repository)", ["apt-get", *options, "-q", "update"],
+             log_file, timeout=600)
+    destination.mkdir(parents=True, exist_ok=True)
+    (destination / "partial").mkdir(exist_ok=True)
+    for packages in OFFLINE_PACKAGE_SETS:
+        run_step(f"download {' '.join(packages)} and what they need",
+                 ["apt-get", *options, f"-o=Dir::Cache::archives={destination}", "-q", "-y",
+                  "install", "--download-only", *packages], log_file, timeout=600)
+    shutil.rmtree(destination / "partial")
+    (destination / "lock").unlink(missing_ok=True)
+    return sorted(path.name for path in destination.glob("*.deb"))
+
+
+def write_packages_index(repository: Path, log_file: Path) -> None:
+    """The Packages file of a flat repository: each .deb's control fields, its file name, size and sha256."""
+    stanzas = []
+    for deb in sorted(repository.glob("*.deb")):
+        control = run_step(f"read {deb.name}'s control fields", ["dpkg-deb", "-f", str(deb)], log_file).rstrip("\n")
+        content = deb.read_bytes()
+        stanzas.append(f"{control}\nFilename: ./{deb.name}\nSize: {len(content)}\n"
+                       f"SHA256: {hashlib.sha256(content).hexdigest()}\n")
+    (repository / "Packages").write_text("\n".join(stanzas))
+
+
+def install_offline_repository(mount_point: Path, workdir: Path, log_file: Path) -> None:
+    """The flat repository in the image and its only apt source; the image's lists rebuilt from it."""
+    repository = mount_point / OFFLINE_REPO
+    if repository.exists():
+        shutil.rmtree(repository)
+    names = fetch_offline_packages(mount_point / "var/lib/dpkg/status", repository, workdir, log_file)
+    if not names:
+        raise BuildError("the offline repository would be empty: apt fetched no package for "
+                         f"{OFFLINE_PACKAGE_SETS}")
+    write_packages_index(repository, log_file)
+    (mount_point / "etc/apt/sources.list").write_text(
+        "# The lab's UML guest has no route beyond its host: packages come from this copy, made when\n"
+        "# the image was built (tests/lab/labumlimage.py).\n"
+        f"deb [trusted=yes] file:/{OFFLINE_REPO} ./\n")
+    for extra in (mount_point / "etc/apt/sources.list.d").glob("*"):
+        extra.unlink()
+    for stale in (mount_point / "var/lib/apt/lists").glob("*_dists_*"):
+        stale.unlink()
+    run_step("apt-get update in the image (offline repository)", ["chroot", str(mount_point), "apt-get", "-q", "update"],
+             log_file, timeout=300)
+
+
 def configure_uml_root(mount_point: Path, kernel: UmlKernel, log_file: Path) -> None:
-    """The four changes, applied to a mounted copy of the qemu guest's root file system."""
+    """The first four changes, applied to a mounted copy of the qemu guest's root file system."""
     release = kernel.release
     modules = mount_point / "lib/modules" / release
     if modules.exists():
@@ -166,6 +246,7 @@ def build_uml_root(base_root_img: Path, kernel: UmlKernel, output: Path, report:
         run_step("loop-mount it", ["mount", "-o", "loop", str(image), str(workdir / "mnt")], log_file)
         try:
             configure_uml_root(workdir / "mnt", kernel, log_file)
+            install_offline_repository(workdir / "mnt", workdir, log_file)
         finally:
             run_step("unmount it", ["umount", str(workdir / "mnt")], log_file)
         image.rename(output)

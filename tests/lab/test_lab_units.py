@@ -340,3 +340,24 @@ def test_stopping_ends_the_relay_this_state_dir_started_from_any_copy_of_the_col
     guest.relay_pid_file.write_text(f"{process.pid}\n")
     guest.stop()
     assert process.wait(timeout=20) is not None and not guest.relay_pid_file.exists()
+
+
+def test_the_offline_repository_index_lists_each_package_with_its_file_size_and_sha256(tmp_path: Path) -> None:
+    """apt in the UML guest trusts this index alone: a wrong size or hash would make it refuse the package."""
+    import hashlib  # pylint: disable=import-outside-toplevel
+
+    from labumlimage import write_packages_index  # pylint: disable=import-outside-toplevel
+
+    package = tmp_path / "src"
+    (package / "DEBIAN").mkdir(parents=True)
+    (package / "DEBIAN/control").write_text("Package: lab-dummy\nVersion: 1.0-1\nArchitecture: all\n"
+                                            "Maintainer: lab <lab@example.invalid>\nDescription: a package\n")
+    repository = tmp_path / "repo"
+    repository.mkdir()
+    deb = repository / "lab-dummy_1.0-1_all.deb"
+    subprocess.run(["dpkg-deb", "--build", str(package), str(deb)], check=True, capture_output=True)
+    write_packages_index(repository, tmp_path / "log")
+    index = (repository / "Packages").read_text()
+    assert "Package: lab-dummy\nVersion: 1.0-1\n" in index
+    assert f"Filename: ./{deb.name}\nSize: {deb.stat().st_size}\n" in index
+    assert f"SHA256: {hashlib.sha256(deb.read_bytes()).hexdigest()}\n" in index
