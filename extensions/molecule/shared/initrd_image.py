@@ -1,0 +1,86 @@
+"""What the initrd_unlock scenarios read from the initramfs images the role built, and their shared settings.
+
+Both initrd_unlock scenarios run the same prepare and converge (initrd_unlock/), one on the UML
+guest (images built and read) and one on the qemu guest that boots them. Images are read with
+the builder's own tools (lsinitramfs, unmkinitramfs) from the image files, never from the
+role's configuration files.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import yaml
+
+from labcheck import by_id_path, run_playbook, sh
+
+SCENARIO = Path(__file__).resolve().parent.parent / "initrd_unlock"
+EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
+VARS = yaml.safe_load((SCENARIO / "vars" / "main.yml").read_text())
+PASSPHRASE = VARS["initrd_unlock_test_passphrase"]
+KEY = EPHEMERAL / "initrd_unlock_key"
+KEY_IN_IMAGE = "etc/dropbear/dropbear_ed25519_host_key"
+BUILD_LOG = "/var/log/lab-mkinitramfs.log"  # prepare.yml's mkinitramfs wrapper: one line per build
+CONVERGE = str(SCENARIO / "converge.yml")
+SECOND_VOLUME = "labvault2"
+SECOND_DATA = "/var/tmp/lab-labvault2.sha256"
+
+
+def record(figure: str) -> None:
+    """Measured times go to the run's log and to a file beside molecule's state, for the report."""
+    print(figure)
+    with (EPHEMERAL / "initrd_unlock_figures.txt").open("a") as figures:
+        figures.write(time.strftime("%H:%M:%S ") + figure + "\n")
+
+
+def image_kernel(host) -> str:
+    """The kernel version /initrd.img belongs to: the guest's Debian kernel (a UML guest runs another)."""
+    return sh(host, "readlink -f /initrd.img").strip().rsplit("initrd.img-", 1)[1]
+
+
+def image_key_hash(host) -> str:
+    """sha256 of the host key inside the current initramfs image, extracted from the image itself."""
+    return sh(host, "set -e; d=$(mktemp -d); unmkinitramfs /initrd.img $d; "
+                    "f=$(find $d -path '*/%s' | head -n1); sha256sum < $f | cut -d' ' -f1; rm -rf $d" % KEY_IN_IMAGE).strip()
+
+
+def builds(host) -> list[str]:
+    return [line for line in sh(host, "cat %s" % BUILD_LOG).splitlines() if line.strip()]
+
+
+def image_volumes(host) -> list[str]:
+    """The volume names in the current image's cryptroot/crypttab."""
+    return sorted(sh(host, "set -e; d=$(mktemp -d); unmkinitramfs /initrd.img $d; "
+                           "f=$(find $d -path '*/cryptroot/crypttab' | head -n1); awk 'NF >= 2 { print $1 }' $f; "
+                           "rm -rf $d").split())
+
+
+def add_volume_after_the_first_run(host) -> None:
+    """What an operator does after the role ran: a new LUKS volume on VIRT0002 in crypttab with `initramfs`.
+
+    4 MiB of random data are written into it and their sha256 kept in SECOND_DATA, so a later
+    unlock can show the volume's content intact. The build log is emptied: builds() then counts
+    what the next run builds.
+    """
+    assert image_volumes(host) == ["labvault"]
+    disk = sh(host, "readlink -f %s" % by_id_path("VIRT0002")).strip()
+    sh(host, "set -e; printf '%%s' '%s' | cryptsetup luksFormat --batch-mode --type luks2 --pbkdf pbkdf2 "
+             "--pbkdf-force-iterations 1000 %s -; printf '%%s' '%s' | cryptsetup open %s %s -; "
+             "dd if=/dev/urandom of=/dev/mapper/%s bs=1M count=4 oflag=direct status=none; "
+             "dd if=/dev/mapper/%s bs=1M count=4 iflag=direct status=none | sha256sum > %s; cryptsetup close %s; "
+             "echo \"%s UUID=$(cryptsetup luksUUID %s) none luks,initramfs\" >> /etc/crypttab"
+             % (PASSPHRASE, disk, PASSPHRASE, disk, SECOND_VOLUME, SECOND_VOLUME, SECOND_VOLUME, SECOND_DATA,
+                SECOND_VOLUME, SECOND_VOLUME, disk))
+    sh(host, ": > %s" % BUILD_LOG)
+
+
+def run_after_the_crypttab_change(host, inventory: str) -> str:
+    """The role's next run: it names the difference, rebuilds once, and the image then unlocks both volumes."""
+    output = run_playbook(inventory, CONVERGE, {})
+    assert "crypttab changed" in output and "missing /boot/initrd.img-" in output and SECOND_VOLUME in output, output[-3000:]
+    assert "RUNNING HANDLER [lifeline.storage.initrd_unlock : Rebuild the initramfs]" in output
+    assert len(builds(host)) == 1, builds(host)
+    assert image_volumes(host) == ["labvault", SECOND_VOLUME]
+    return output
