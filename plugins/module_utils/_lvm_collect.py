@@ -9,6 +9,9 @@ than the live metadata; the call turns backups and archives off so that reading 
 and a stale backup is reported instead of silently replaced. Then each VG's
 metadata backup in /etc/lvm/backup is compared with the live metadata: a recovery after the
 metadata was overwritten depends on that file, so a missing or stale backup is a finding.
+Thin pools filling up, old-style snapshots filling up or invalid, and RAID or mirror LVs that are
+partial, need a refresh or are not in sync are findings too; a percentage LVM did not report
+makes none.
 """
 
 from __future__ import annotations
@@ -40,6 +43,16 @@ REPORT_COLUMNS = {
     "lv": "lv_uuid,lv_name,vg_name,lv_full_name,lv_path,lv_attr,lv_size,seg_count,pool_lv,origin,lv_active,lv_health_status",
     "seg": "lv_uuid,segtype",
 }
+
+# storage_facts options: a thin pool's data or metadata use at or above these is a finding.
+THIN_POOL_OPTION_DEFAULTS = {"lvm_thin_pool_warning_percent": 80.0, "lvm_thin_pool_critical_percent": 95.0}
+# An old-style snapshot this full is a warning: at 100 % LVM invalidates it.
+SNAPSHOT_WARNING_PERCENT = 80.0
+# decode_lv_attr's volume types of the LVs whose sync_percent is a redundancy copy's progress.
+_RAID_VOLUME_TYPES = ("raid", "raid_not_synced", "mirror", "mirror_not_synced")
+_INVALID_SNAPSHOT_STATES = ("invalid_snapshot", "invalid_suspended_snapshot")
+# raid_sync_action values of a scrub: the copies were in sync when it started.
+_SCRUB_ACTIONS = ("check", "repair")
 
 # "PVID=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" in a devices file line (lvmdevices(8)).
 _PVID = re.compile(r"\bPVID=([A-Za-z0-9]{32})\b")
@@ -100,8 +113,126 @@ def backup_state(files, vg: dict, now: float) -> dict:
     return state
 
 
-def lvm_findings(pvs: list[dict], vgs: list[dict]) -> list[dict]:
+def thin_pool_thresholds(options: dict | None) -> tuple[float, float]:
+    """(warning, critical) percent from the module options; ValueError unless 0 < warning <= critical <= 100."""
+    settings = dict(THIN_POOL_OPTION_DEFAULTS)
+    settings.update({key: value for key, value in (options or {}).items() if key in settings and value is not None})
+    warning = float(settings["lvm_thin_pool_warning_percent"])
+    critical = float(settings["lvm_thin_pool_critical_percent"])
+    if not 0 < warning <= critical <= 100:
+        raise ValueError("lvm_thin_pool_warning_percent and lvm_thin_pool_critical_percent must satisfy "
+                         "0 < warning <= critical <= 100, got %s and %s" % (warning, critical))
+    return warning, critical
+
+
+def _lv_subject(lv: dict) -> str:
+    return lv.get("full_name") or lv.get("name") or lv.get("uuid") or "unknown LV"
+
+
+def _thin_pool_message(column: str, subject: str, value: float, vg_free_bytes: int | None) -> str:
+    vg_free = "its VG has %d bytes free" % vg_free_bytes if vg_free_bytes is not None else "its VG's free space is unknown"
+    if column == "data_percent":
+        return ("Thin pool %s is %.2f %% full. At 100 %% writes to its thin volumes stall, then fail, and their file systems "
+                "can be damaged: extend it now (lvextend -L +SIZE %s; %s, vgextend it first if that is not enough), or "
+                "remove thin volumes and snapshots that are no longer needed." % (subject, value, subject, vg_free))
+    return ("The metadata of thin pool %s is %.2f %% full. When it runs out the pool turns read-only or fails and needs "
+            "lvconvert --repair: extend it now (lvextend --poolmetadatasize +SIZE %s; %s)." % (subject, value, subject, vg_free))
+
+
+def _thin_pool_findings(lv: dict, vg_free_bytes: int | None, warning: float, critical: float) -> list[dict]:
+    subject = _lv_subject(lv)
     findings = []
+    for column, code in (("data_percent", "LVM_THIN_POOL_DATA_HIGH"), ("metadata_percent", "LVM_THIN_POOL_METADATA_HIGH")):
+        value = lv.get(column)
+        if value is None or value < warning:
+            continue
+        findings.append(make_finding(
+            code, "critical" if value >= critical else "warning", subject,
+            _thin_pool_message(column, subject, value, vg_free_bytes),
+            {"lv": subject, column: value, "warning_percent": warning, "critical_percent": critical,
+             "vg_free_bytes": vg_free_bytes}))
+    return findings
+
+
+def _snapshot_findings(lv: dict) -> list[dict]:
+    """An old-style (copy-on-write) snapshot that is invalid or filling up."""
+    invalid = lv["attributes"].get("state") in _INVALID_SNAPSHOT_STATES
+    value = lv.get("snap_percent")
+    filling = lv["attributes"].get("volume_type") == "snapshot" and value is not None and value >= SNAPSHOT_WARNING_PERCENT
+    if not (invalid or filling):
+        return []
+    subject = _lv_subject(lv)
+    origin = lv.get("origin") or "its origin"
+    evidence = {"lv": subject, "origin": lv.get("origin"), "attr": lv.get("attr"), "snap_percent": value}
+    if invalid:
+        return [make_finding(
+            "LVM_SNAPSHOT_INVALID", "critical", subject,
+            "Snapshot %s of %s is invalid: it filled up (or failed) and no longer holds a consistent copy. Do not mount, "
+            "back up from or merge it; remove it (lvremove %s) and take a new, larger one if it is still needed."
+            % (subject, origin, subject), evidence)]
+    evidence["warning_percent"] = SNAPSHOT_WARNING_PERCENT
+    return [make_finding(
+        "LVM_SNAPSHOT_FILLING", "warning", subject,
+        "Snapshot %s of %s is %.2f %% full; at 100 %% LVM invalidates it and what it held is lost. Extend it "
+        "(lvextend -L +SIZE %s), or finish what it was taken for and remove it." % (subject, origin, value, subject),
+        evidence)]
+
+
+def _raid_findings(lv: dict) -> list[dict]:
+    subject = _lv_subject(lv)
+    findings = []
+    if lv.get("partial"):
+        findings.append(make_finding(
+            "LVM_RAID_PARTIAL", "critical", subject,
+            "RAID/mirror LV %s has lost a device (partial) and runs with less redundancy, or none. Find the missing disk "
+            "first (LVM_PV_MISSING names its PV); if it comes back, run lvchange --refresh %s; if it is gone, add a PV "
+            "(vgextend) and run lvconvert --repair %s. Do not run vgreduce --removemissing before the repair."
+            % (subject, subject, subject),
+            {"lv": subject, "attr": lv.get("attr"), "health_status": lv.get("health_status")}))
+    elif lv.get("refresh_needed"):
+        findings.append(make_finding(
+            "LVM_RAID_REFRESH_NEEDED", "warning", subject,
+            "RAID LV %s needs a refresh: one of its devices failed, at least for a while. Check the kernel log and the "
+            "disk's SMART data; if the device is back and sound, lvchange --refresh %s resyncs it, else replace it with "
+            "lvconvert --repair %s." % (subject, subject, subject),
+            {"lv": subject, "attr": lv.get("attr"), "health_status": lv.get("health_status")}))
+    value = lv.get("sync_percent")
+    if value is not None and value < 100:
+        action = lv.get("sync_action")
+        evidence = {"lv": subject, "sync_percent": value, "sync_action": action}
+        if action in _SCRUB_ACTIONS:
+            findings.append(make_finding(
+                "LVM_RAID_NOT_SYNCED", "info", subject,
+                "RAID LV %s is being scrubbed (%s), %.2f %% done; do not remove or replace any of its devices until it "
+                "finishes, then read raid_mismatch_count." % (subject, action, value), evidence))
+        else:
+            findings.append(make_finding(
+                "LVM_RAID_NOT_SYNCED", "warning", subject,
+                "RAID/mirror LV %s is %.2f %% in sync: until it reaches 100 %% not every copy is complete, and losing a "
+                "device now can lose data. Do not remove or replace any of its devices until it finishes "
+                "(lvs -o name,sync_percent,raid_sync_action %s)." % (subject, value, subject), evidence))
+    return findings
+
+
+def lv_findings(lvs: list[dict], vgs: list[dict], warning: float, critical: float) -> list[dict]:
+    """Thin pools, snapshots and RAID/mirror LVs that need attention; None values make no finding."""
+    free_by_vg = {vg.get("name"): vg.get("free_bytes") for vg in vgs}
+    findings = []
+    for lv in lvs:
+        volume_type = lv["attributes"].get("volume_type")
+        if volume_type == "thin_pool":
+            findings.extend(_thin_pool_findings(lv, free_by_vg.get(lv.get("vg_name")), warning, critical))
+        findings.extend(_snapshot_findings(lv))
+        if volume_type in _RAID_VOLUME_TYPES:
+            findings.extend(_raid_findings(lv))
+    return findings
+
+
+def lvm_findings(pvs: list[dict], vgs: list[dict], lvs: list[dict] | None = None,
+                 thresholds: tuple[float, float] | None = None) -> list[dict]:
+    """THRESHOLDS are the thin pools' (warning, critical) percent, by default the module's defaults."""
+    warning, critical = thresholds or thin_pool_thresholds(None)
+    findings = lv_findings(lvs or [], vgs, warning, critical)
     for vg in vgs:
         name = vg["name"]
         if vg.get("partial") or vg.get("missing_pv_count"):
@@ -141,8 +272,9 @@ def lvm_findings(pvs: list[dict], vgs: list[dict]) -> list[dict]:
     return sort_findings(findings)
 
 
-def collect_lvm(runner, files, identity, options: dict | None = None) -> dict:  # pylint: disable=unused-argument
-    """The `lifeline_lvm` fact."""
+def collect_lvm(runner, files, identity, options: dict | None = None) -> dict:
+    """The `lifeline_lvm` fact; OPTIONS may hold the lvm_thin_pool_* thresholds."""
+    thresholds = thin_pool_thresholds(options)
     result = runner.run("lvm", fullreport_args())
     report = parse_lvm_fullreport(result.stdout)
     listed = devices_file_pvids(files.read_optional(DEVICES_FILE))
@@ -168,5 +300,5 @@ def collect_lvm(runner, files, identity, options: dict | None = None) -> dict:  
         "pvs": report["pvs"],
         "vgs": report["vgs"],
         "lvs": report["lvs"],
-        "findings": lvm_findings(report["pvs"], report["vgs"]),
+        "findings": lvm_findings(report["pvs"], report["vgs"], report["lvs"], thresholds),
     }

@@ -14,6 +14,7 @@ A column that was not asked for (`-o`) comes back as None, never as a guess.
 from __future__ import annotations
 
 import json
+import math
 import re
 
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import ParseError
@@ -30,6 +31,8 @@ _UNDEFINED_NUMBERS = ("-1", "unknown", "undefined", "undef")
 # Every unsigned report number is printed as plain digits with --units b --nosuffix; "B" is the
 # suffix --units b adds without --nosuffix.
 _BYTES_RE = re.compile(r"^(?P<digits>\d+)B?$")
+# Percent columns (data_percent, sync_percent, ...) are printed "%.2f", or "" when not applicable.
+_PERCENT_RE = re.compile(r"^\d+(?:\.\d+)?$")
 # The orphan pseudo volume group that some LVM versions name in reports.
 _ORPHAN_VG_PREFIX = "#orphans"
 # Missing PVs are reported with this name instead of a device.
@@ -123,6 +126,30 @@ class _ColumnReader:
                                            " (sizes need --units b --nosuffix)")
         return int(match.group("digits"))
 
+    def percent(self, row: dict, column: str) -> float | None:
+        """A percent column: "85.00" (json_std: 85.0); "" or null where it does not apply."""
+        value = row.get(column)
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool):
+            raise self.fail(column, value, "is not a percentage")
+        if isinstance(value, (int, float)):
+            if value == -1:
+                return None
+            # Compared before float(): a huge JSON integer would overflow it.
+            if not (isinstance(value, int) or math.isfinite(value)) or not 0 <= value <= 100:
+                raise self.fail(column, value, "is not a percentage between 0 and 100")
+            return float(value)
+        text = str(value).strip()
+        if text in _UNDEFINED_NUMBERS:
+            return None
+        if not _PERCENT_RE.match(text):
+            raise self.fail(column, value, "is not a percentage")
+        number = float(text)
+        if number > 100:
+            raise self.fail(column, value, "is not a percentage between 0 and 100")
+        return number
+
     def flag(self, row: dict, column: str, word: str) -> bool | None:
         """A binary column: "1" or its word is true, "0" or "" false (the word form is the
         default, "0"/"1" come with --binary); anything else LVM prints is unknown."""
@@ -185,6 +212,7 @@ def _pv_record(reader: _ColumnReader, row: dict, group_vg: dict | None) -> dict:
         "vg_uuid": reader.string(row, "vg_uuid") if "vg_uuid" in row else (group_vg or {}).get("uuid"),
         "size_bytes": reader.number(row, "pv_size"),
         "free_bytes": reader.number(row, "pv_free"),
+        "used_bytes": reader.number(row, "pv_used"),
         "dev_size_bytes": reader.number(row, "dev_size"),
         "pe_start_bytes": reader.number(row, "pe_start"),
         "pe_count": reader.number(row, "pv_pe_count"),
@@ -222,6 +250,7 @@ def _vg_record(reader: _ColumnReader, row: dict) -> dict:
         "free_bytes": free,
         "pv_count": reader.number(row, "pv_count"),
         "lv_count": reader.number(row, "lv_count"),
+        "snap_count": reader.number(row, "snap_count"),
         "missing_pv_count": reader.number(row, "vg_missing_pv_count"),
         # vg_attr (vgs(8)): 1 permissions, 2 resi(z)eable, 3 e(x)ported, 4 (p)artial, ...
         "partial": _flag_or_attr(reader, row, "vg_partial", "partial", attr, 3, "p"),
@@ -239,6 +268,38 @@ def _lv_active(reader: _ColumnReader, row: dict, attr: str | None) -> bool | Non
     if state is None or state == "X":
         return None
     return state not in ("-", "h")
+
+
+# lv_health_status words (lib/report/report.c) in decode_lv_attr's health words.
+_HEALTH_STATUS_WORDS = {
+    "partial": "partial", "refresh needed": "refresh_needed", "mismatches exist": "mismatches",
+    "writemostly": "writemostly", "failed": "failed", "out_of_data": "out_of_data_space",
+    "metadata_read_only": "metadata_read_only", "unknown": "unknown", "undefined": "unknown",
+}
+# The lv_attr position of the health letter (lvs(8): the ninth).
+_ATTR_HEALTH = 8
+
+
+def _lv_health(reader: _ColumnReader, row: dict, attr: str | None) -> str | None:
+    """One health word: lv_health_status when reported, else lv_attr's health letter.
+
+    "" (healthy) is "ok"; None means neither says. Both come from the same checks in LVM, in the
+    same order: partial first, then, on RAID, refresh needed.
+    """
+    if "lv_health_status" in row:
+        status = reader.string(row, "lv_health_status")
+        return "ok" if status is None else _HEALTH_STATUS_WORDS.get(status, status)
+    letter = _attr_char(attr, _ATTR_HEALTH)
+    if letter is None:
+        return None
+    return "ok" if letter == "-" else _HEALTH.get(letter, letter)
+
+
+def _health_says(health: str | None, word: str) -> bool | None:
+    """Whether HEALTH is WORD; None when unknown, or when partial (checked first) hides it."""
+    if health in (None, "unknown") or (health == "partial" and word != "partial"):
+        return None
+    return health == word
 
 
 def _lv_record(reader: _ColumnReader, rows: list[dict], group_vg: dict | None,
@@ -259,6 +320,7 @@ def _lv_record(reader: _ColumnReader, rows: list[dict], group_vg: dict | None,
     if segment_count is None and segtypes is not None:
         segment_count = len(segtypes)
     distinct = set(segtypes or [])
+    health = _lv_health(reader, row, attr)
     return {
         "uuid": reader.string(row, "lv_uuid"),
         "name": name,
@@ -277,6 +339,16 @@ def _lv_record(reader: _ColumnReader, rows: list[dict], group_vg: dict | None,
         "origin": _visible_name(reader.string(row, "origin"))[0],
         "active": _lv_active(reader, row, attr),
         "health_status": reader.string(row, "lv_health_status"),
+        "partial": _health_says(health, "partial"),
+        "refresh_needed": _health_says(health, "refresh_needed"),
+        # Thin pools (and, in LVM's report, thin volumes and caches too).
+        "data_percent": reader.percent(row, "data_percent"),
+        "metadata_percent": reader.percent(row, "metadata_percent"),
+        # Old-style snapshots; LVM prints 100.00 for an invalid one.
+        "snap_percent": reader.percent(row, "snap_percent"),
+        # RAID and mirror LVs; caches report their dirty share here.
+        "sync_percent": reader.percent(row, "sync_percent" if "sync_percent" in row else "copy_percent"),
+        "sync_action": reader.string(row, "raid_sync_action"),
     }
 
 

@@ -24,7 +24,10 @@ description:
     no single disk fails the module.
   - The C(lvm) subset (C(ansible_facts.lifeline_lvm)) reports every PV, VG and LV from one read-only
     C(lvm fullreport), including PVs that an LVM devices file hides, and for each VG whether
-    C(/etc/lvm/backup) holds a current copy of its metadata.
+    C(/etc/lvm/backup) holds a current copy of its metadata. Thin pools whose data or metadata fill up
+    (O(lvm_thin_pool_warning_percent), O(lvm_thin_pool_critical_percent)), old-style snapshots that fill
+    up or are invalid, and RAID or mirror LVs that are partial, need a refresh or are not in sync are
+    findings; a percentage LVM did not report is V(null) and makes no finding.
   - The C(disks) subset (C(ansible_facts.lifeline_disks)) reports every block device with its stable
     identity, partition table, every signature at any offset (C(wipefs) listing merged with a
     C(blkid) low-level probe), holders, mount points, md and LVM membership, and whether it is blank.
@@ -90,6 +93,21 @@ options:
     type: int
     default: 720
     version_added: 0.2.0
+  lvm_thin_pool_warning_percent:
+    description:
+      - A thin pool whose data or metadata use is at or above this percentage gets a C(LVM_THIN_POOL_DATA_HIGH) or
+        C(LVM_THIN_POOL_METADATA_HIGH) finding of severity C(warning).
+      - Must be above 0 and not above O(lvm_thin_pool_critical_percent).
+    type: float
+    default: 80.0
+    version_added: 0.3.0
+  lvm_thin_pool_critical_percent:
+    description:
+      - A thin pool whose data or metadata use is at or above this percentage gets the finding with severity C(critical).
+      - Must not be below O(lvm_thin_pool_warning_percent) nor above 100.
+    type: float
+    default: 95.0
+    version_added: 0.3.0
 extends_documentation_fragment:
   - lifeline.storage._attributes
   - lifeline.storage._attributes.facts
@@ -554,7 +572,7 @@ ansible_facts:
         pvs:
           description:
             - Physical volumes with C(uuid), C(name) (the device; V(null) when missing), C(vg_name), C(vg_uuid), C(size_bytes),
-              C(free_bytes), C(dev_size_bytes), C(pe_start_bytes), C(pe_count), C(pe_alloc_count), C(attr), C(missing),
+              C(free_bytes), C(used_bytes), C(dev_size_bytes), C(pe_start_bytes), C(pe_count), C(pe_alloc_count), C(attr), C(missing),
               C(duplicate), C(exported), C(hidden_by_devices_file) (the devices file is in use and does not list this PV),
               and the device's C(serial), C(wwn) and C(stable_name).
           type: list
@@ -562,8 +580,8 @@ ansible_facts:
         vgs:
           description:
             - Volume groups with C(uuid), C(name), C(attr), C(seqno), C(extent_size_bytes), C(extent_count),
-              C(free_extent_count), C(size_bytes), C(free_bytes), C(pv_count), C(lv_count), C(missing_pv_count), C(partial),
-              C(exported) and C(backup).
+              C(free_extent_count), C(size_bytes), C(free_bytes), C(pv_count), C(lv_count), C(snap_count) (old-style
+              snapshots), C(missing_pv_count), C(partial), C(exported) and C(backup).
             - C(backup) compares C(/etc/lvm/backup/<vg>) with the live metadata - C(path), C(exists), C(seqno), C(created)
               (epoch seconds, from the file's C(creation_time)), C(age_hours), C(current) (same seqno and VG uuid as the live
               metadata), C(error) (when the file cannot be parsed) and C(archive_count) (files in C(/etc/lvm/archive)).
@@ -575,7 +593,12 @@ ansible_facts:
               C(full_name), C(path), C(attr), C(attributes) (C(attr) decoded - C(volume_type), C(permissions),
               C(allocation_policy), C(allocation_locked), C(fixed_minor), C(state), C(device_open), C(target_type), C(zero),
               C(health), C(skip_activation)), C(size_bytes), C(segtype), C(segtypes), C(segment_count), C(pool_lv), C(origin),
-              C(active) and C(health_status).
+              C(active), C(health_status), C(partial) and C(refresh_needed) (from C(health_status), else from C(attr);
+              V(null) when neither says, and C(refresh_needed) also when C(partial) hides it).
+            - Percentages as numbers from 0 to 100, V(null) where LVM reports none - C(data_percent) and C(metadata_percent)
+              (thin pools; LVM reports C(data_percent) for thin volumes and caches too), C(snap_percent) (old-style
+              snapshots; 100 for an invalid one), C(sync_percent) (RAID and mirror LVs; for a cache, its dirty share),
+              and C(sync_action) (C(raid_sync_action), for example V(idle), V(recover) or V(check)).
           type: list
           elements: dict
         findings:
@@ -643,6 +666,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lifeline.storage.plugins.module_utils._command import CommandRunner
 from ansible_collections.lifeline.storage.plugins.module_utils._host_files import HostFiles
+from ansible_collections.lifeline.storage.plugins.module_utils._lvm_collect import thin_pool_thresholds
 from ansible_collections.lifeline.storage.plugins.module_utils._storage_facts import (
     gather_storage_facts,
     resolve_subsets,
@@ -658,6 +682,8 @@ def main() -> None:
             smart_devices=dict(type="list", elements="str"),
             smart_max_workers=dict(type="int", default=8),
             smart_selftest_max_age_hours=dict(type="int", default=720),
+            lvm_thin_pool_warning_percent=dict(type="float", default=80.0),
+            lvm_thin_pool_critical_percent=dict(type="float", default=95.0),
         ),
         supports_check_mode=True,
     )
@@ -668,9 +694,13 @@ def main() -> None:
     for name, minimum in (("gather_timeout", 1), ("smart_max_workers", 1), ("smart_selftest_max_age_hours", 0)):
         if module.params[name] < minimum:
             module.fail_json(msg="%s must be at least %d, got %d" % (name, minimum, module.params[name]))
+    try:
+        thin_pool_thresholds(module.params)
+    except ValueError as error:
+        module.fail_json(msg=str(error))
 
     runner = CommandRunner(module, module.params["gather_timeout"])
-    options = {name: module.params[name] for name in module.params if name.startswith("smart_")}
+    options = {name: module.params[name] for name in module.params if name.startswith(("smart_", "lvm_"))}
     facts = gather_storage_facts(runner, HostFiles(), subsets, options)
     import_tracebacks = [value.pop("import_traceback") for value in facts.values() if "import_traceback" in value]
     failed = [key for key, value in facts.items() if not value.get("available")]

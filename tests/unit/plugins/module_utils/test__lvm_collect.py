@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +22,10 @@ from ansible_collections.lifeline.storage.plugins.module_utils._lvm_collect impo
     collect_lvm,
     devices_file_pvids,
     fullreport_args,
+    lvm_findings,
+    thin_pool_thresholds,
 )
+from ansible_collections.lifeline.storage.plugins.module_utils._lvm_parse import parse_lvm_report_json
 from ansible_collections.lifeline.storage.plugins.module_utils._storage_facts import gather_storage_facts
 
 from .recorded_host import ReplayFiles, ReplayRunner, load_host
@@ -121,7 +125,7 @@ def test_missing_pv_makes_the_vg_partial_and_critical(request):
     assert len(missing) == 1  # "pv_missing": "1" on one PV of the recording
     assert facts["devices_file"] == {"path": "/etc/lvm/devices/system.devices", "exists": False, "in_use": False}
     critical = sorted(f["code"] for f in facts["findings"] if f["severity"] == "critical")
-    assert critical == ["LVM_PV_MISSING", "LVM_VG_PARTIAL"]
+    assert critical == ["LVM_PV_MISSING", "LVM_RAID_PARTIAL", "LVM_VG_PARTIAL"]
     assert facts["findings"][0]["severity"] == "critical"
 
 
@@ -142,3 +146,208 @@ def test_a_failing_lvm_makes_the_subset_unavailable_and_names_the_command(monkey
 ])
 def test_devices_file_pvids(text, expected):
     assert devices_file_pvids(text) == expected
+
+
+# ------------------------------------------------------------------------------------------
+# Thin pools, snapshots, RAID/mirror LVs
+# ------------------------------------------------------------------------------------------
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+LV_CODES = ("LVM_THIN_POOL_", "LVM_SNAPSHOT_", "LVM_RAID_")
+
+
+def _fixture(name: str) -> str:
+    return (FIXTURES / "lvm" / name).read_text()
+
+
+def _derived(name: str, lv_name: str, **columns) -> str:
+    """The fixture with COLUMNS set on the LV row named LV_NAME."""
+    document = json.loads(_fixture(name))
+    rows = [row for entry in document["report"] for row in entry.get("lv", []) if row.get("lv_name") == lv_name]
+    assert len(rows) == 1
+    rows[0].update(columns)
+    return json.dumps(document)
+
+
+def _lv_findings(text: str, options: dict | None = None) -> list[tuple]:
+    """(code, severity, subject) of the LV findings collect_lvm makes from a recorded report."""
+    facts = collect_lvm(FixtureRunner(text), NoFiles(), IdentityMap({}, None), options)
+    return [(f["code"], f["severity"], f["subject"]) for f in facts["findings"] if f["code"].startswith(LV_CODES)]
+
+
+def test_recorded_reports_without_trouble_make_no_lv_finding():
+    # Real values: testpool 0.00 % data and 10.94 % metadata, mirrored 100.00 % in sync, a cache whose
+    # copy_percent (0.00, its dirty share) is not a RAID's.
+    for name in ("hansmi_issue105-thin-pool.json", "hansmi_mirrored.json", "hansmi_vgdata-cached.json",
+                 "hansmi_multivg.json"):
+        assert _lv_findings(_fixture(name)) == [], name
+
+
+def test_recorded_thin_pool_metadata_against_lowered_thresholds():
+    text = _fixture("hansmi_issue105-thin-pool.json")  # testpool "metadata_percent": "10.94"
+    facts = collect_lvm(FixtureRunner(text), NoFiles(), IdentityMap({}, None),
+                        {"lvm_thin_pool_warning_percent": 10, "lvm_thin_pool_critical_percent": 11})
+    found = [f for f in facts["findings"] if f["code"].startswith("LVM_THIN_POOL_")]
+    assert [(f["code"], f["severity"], f["subject"]) for f in found] == [
+        ("LVM_THIN_POOL_METADATA_HIGH", "warning", "testvg/testpool")]
+    assert found[0]["evidence"] == {"lv": "testvg/testpool", "metadata_percent": 10.94, "warning_percent": 10.0,
+                                    "critical_percent": 11.0, "vg_free_bytes": 1010827264}
+    assert "lvextend --poolmetadatasize" in found[0]["message"] and "10.94 %" in found[0]["message"]
+    # The critical threshold is inclusive too.
+    assert _lv_findings(text, {"lvm_thin_pool_warning_percent": 10, "lvm_thin_pool_critical_percent": 10.94}) == [
+        ("LVM_THIN_POOL_METADATA_HIGH", "critical", "testvg/testpool")]
+
+
+@pytest.mark.parametrize("column, code", [("data_percent", "LVM_THIN_POOL_DATA_HIGH"),
+                                          ("metadata_percent", "LVM_THIN_POOL_METADATA_HIGH")])
+@pytest.mark.parametrize("value, severity", [("79.99", None), ("80.00", "warning"), ("94.99", "warning"),
+                                             ("95.00", "critical"), ("100.00", "critical")])
+def test_thin_pool_threshold_edges(column, code, value, severity):
+    # Derived from the fixture: one of testpool's percentages set to the value.
+    found = _lv_findings(_derived("hansmi_issue105-thin-pool.json", "testpool", **{column: value}))
+    assert found == ([] if severity is None else [(code, severity, "testvg/testpool")])
+
+
+def test_thin_pool_message_says_what_to_do():
+    text = _derived("hansmi_issue105-thin-pool.json", "testpool", data_percent="96.50")
+    facts = collect_lvm(FixtureRunner(text), NoFiles(), IdentityMap({}, None))
+    finding = next(f for f in facts["findings"] if f["code"] == "LVM_THIN_POOL_DATA_HIGH")
+    assert "96.50 %" in finding["message"] and "lvextend -L +SIZE testvg/testpool" in finding["message"]
+    assert "1010827264 bytes free" in finding["message"]
+    assert finding["evidence"]["data_percent"] == 96.5
+
+
+@pytest.mark.parametrize("lv_name, columns", [
+    ("test_thin", {"data_percent": "99.00"}),        # a thin volume, not the pool
+    ("testpool", {"data_percent": ""}),              # inactive pool: LVM prints ""
+    ("testpool", {"lv_attr": "-wi-a-----", "data_percent": "99.00"}),  # not a thin pool by lv_attr
+])
+def test_no_thin_pool_finding_without_a_thin_pool_percentage(lv_name, columns):
+    # Derived from the fixture as each case says.
+    assert _lv_findings(_derived("hansmi_issue105-thin-pool.json", lv_name, **columns)) == []
+
+
+def test_the_recorded_host_with_the_old_column_set_has_no_percentages_and_no_lv_finding():
+    facts, _runner, _state = recorded()
+    assert {lv[key] for lv in facts["lvs"] for key in ("data_percent", "metadata_percent", "snap_percent",
+                                                       "sync_percent", "sync_action")} == {None}
+    assert {pv["used_bytes"] for pv in facts["pvs"]} == {None}
+    assert {vg["snap_count"] for vg in facts["vgs"]} == {None}
+    assert [f for f in facts["findings"] if f["code"].startswith(LV_CODES)] == []
+
+
+def _snapshot_lvs(**columns) -> list[dict]:
+    """libstorage-ng's snapshot probe (lvs JSON), linear1-snap1 given COLUMNS."""
+    document = json.loads(_fixture("libstorage-ng_probe/lvm-snapshot1_lvs.json"))
+    row = next(row for row in document["report"][0]["lv"] if row["lv_name"] == "linear1-snap1")
+    row.update(columns)
+    return parse_lvm_report_json(json.dumps(document), "lv")
+
+
+def _codes(findings: list[dict]) -> list[tuple]:
+    return [(f["code"], f["severity"], f["subject"]) for f in findings]
+
+
+def test_snapshots_without_snap_percent_make_no_finding():
+    # The recording did not ask for snap_percent: unknown, so nothing is said.
+    assert _codes(lvm_findings([], [], _snapshot_lvs())) == []
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("79.99", []),
+    ("80.00", [("LVM_SNAPSHOT_FILLING", "warning", "test/linear1-snap1")]),
+    ("95.00", [("LVM_SNAPSHOT_FILLING", "warning", "test/linear1-snap1")]),
+])
+def test_snapshot_fill_edges(value, expected):
+    # Derived from the fixture: snap_percent added to the old-style snapshot linear1-snap1.
+    findings = lvm_findings([], [], _snapshot_lvs(snap_percent=value))
+    assert _codes(findings) == expected
+    if expected:
+        assert findings[0]["evidence"]["origin"] == "linear1" and findings[0]["evidence"]["snap_percent"] == float(value)
+        assert "lvextend -L +SIZE test/linear1-snap1" in findings[0]["message"]
+
+
+def test_invalid_snapshot_is_critical():
+    # Derived from the fixture: lv_attr state I (invalid snapshot); LVM then prints snap_percent 100.00.
+    findings = lvm_findings([], [], _snapshot_lvs(lv_attr="swi-I-s---", snap_percent="100.00"))
+    assert _codes(findings) == [("LVM_SNAPSHOT_INVALID", "critical", "test/linear1-snap1")]
+    assert "lvremove test/linear1-snap1" in findings[0]["message"]
+
+
+def test_thin_snapshot_percent_is_not_an_old_style_snapshot_finding():
+    # Derived from the fixture: linear3-snap2 is a thin snapshot (Vwi...); its data_percent/snap_percent
+    # are use of the pool's space, which the pool's own findings cover.
+    document = json.loads(_fixture("libstorage-ng_probe/lvm-snapshot1_lvs.json"))
+    row = next(row for row in document["report"][0]["lv"] if row["lv_name"] == "linear3-snap2")
+    row.update(snap_percent="99.00", data_percent="99.00")
+    assert _codes(lvm_findings([], [], parse_lvm_report_json(json.dumps(document), "lv"))) == []
+
+
+def test_unhealthy_mirror_is_partial_once_for_the_raid_lv():
+    # Recorded: mirrored is "partial" (and so are two hidden sub-LVs, which get no finding of their own).
+    text = _fixture("hansmi_mirrored-unhealthy.json")
+    assert _lv_findings(text) == [("LVM_RAID_PARTIAL", "critical", "vgaaa/mirrored")]
+    facts = collect_lvm(FixtureRunner(text), NoFiles(), IdentityMap({}, None))
+    finding = next(f for f in facts["findings"] if f["code"] == "LVM_RAID_PARTIAL")
+    assert finding["evidence"] == {"lv": "vgaaa/mirrored", "attr": "rwi---r-p-", "health_status": "partial"}
+    assert "lvconvert --repair vgaaa/mirrored" in finding["message"]
+
+
+@pytest.mark.parametrize("sync_percent, sync_action, expected", [
+    ("99.99", "recover", [("LVM_RAID_NOT_SYNCED", "warning", "vgaaa/mirrored")]),
+    ("0.00", "resync", [("LVM_RAID_NOT_SYNCED", "warning", "vgaaa/mirrored")]),
+    ("100.00", "idle", []),
+    ("", "", []),  # inactive: unknown
+    ("40.00", "check", [("LVM_RAID_NOT_SYNCED", "info", "vgaaa/mirrored")]),  # a scrub
+])
+def test_raid_not_in_sync(sync_percent, sync_action, expected):
+    # Derived from the fixture: mirrored's sync_percent and raid_sync_action changed.
+    text = _derived("hansmi_mirrored.json", "mirrored", sync_percent=sync_percent, raid_sync_action=sync_action)
+    assert _lv_findings(text) == expected
+    if expected:
+        facts = collect_lvm(FixtureRunner(text), NoFiles(), IdentityMap({}, None))
+        finding = next(f for f in facts["findings"] if f["code"] == "LVM_RAID_NOT_SYNCED")
+        assert finding["evidence"] == {"lv": "vgaaa/mirrored", "sync_percent": float(sync_percent),
+                                       "sync_action": sync_action}
+
+
+def test_raid_refresh_needed():
+    # Derived from the fixture: lv_health_status as LVM prints it for a RAID whose device failed.
+    text = _derived("hansmi_mirrored.json", "mirrored", lv_health_status="refresh needed", lv_attr="rwi-a-r-r-")
+    assert _lv_findings(text) == [("LVM_RAID_REFRESH_NEEDED", "warning", "vgaaa/mirrored")]
+
+
+def test_thresholds_reach_the_collector_through_gather_storage_facts(monkeypatch):
+    monkeypatch.setattr(IdentityMap, "gather", classmethod(lambda cls, runner, files: cls({}, None)))
+    text = _fixture("hansmi_issue105-thin-pool.json")
+    facts = gather_storage_facts(FixtureRunner(text), NoFiles(), ["lvm"],
+                                 {"lvm_thin_pool_warning_percent": 5.0, "lvm_thin_pool_critical_percent": 10.0})
+    assert [(f["code"], f["severity"]) for f in facts["lifeline_lvm"]["findings"] if f["code"].startswith(LV_CODES)] == [
+        ("LVM_THIN_POOL_METADATA_HIGH", "critical")]
+
+
+@pytest.mark.parametrize("options, expected", [
+    (None, (80.0, 95.0)),
+    ({}, (80.0, 95.0)),
+    ({"smart_wake": True, "lvm_thin_pool_warning_percent": None}, (80.0, 95.0)),
+    ({"lvm_thin_pool_warning_percent": 50, "lvm_thin_pool_critical_percent": 50}, (50.0, 50.0)),
+    ({"lvm_thin_pool_warning_percent": 0.5, "lvm_thin_pool_critical_percent": 100}, (0.5, 100.0)),
+])
+def test_thin_pool_thresholds(options, expected):
+    assert thin_pool_thresholds(options) == expected
+
+
+@pytest.mark.parametrize("warning, critical", [(0, 95), (-1, 50), (96, 95), (80, 100.01), (float("nan"), 95)])
+def test_thin_pool_thresholds_are_refused_out_of_order_or_range(warning, critical):
+    with pytest.raises(ValueError) as raised:
+        thin_pool_thresholds({"lvm_thin_pool_warning_percent": warning, "lvm_thin_pool_critical_percent": critical})
+    assert "0 < warning <= critical <= 100" in str(raised.value)
+
+
+def test_every_lvm_finding_code_is_documented():
+    source = (Path(__file__).resolve().parents[4] / "plugins" / "module_utils" / "_lvm_collect.py").read_text()
+    documented = set(re.findall(r"^\| `(LVM_[A-Z_]+)`", (Path(__file__).resolve().parents[4] / "docs" /
+                                                         "findings.md").read_text(), re.MULTILINE))
+    codes = set(re.findall(r'"(LVM_[A-Z_]+)"', source))
+    assert {"LVM_THIN_POOL_DATA_HIGH", "LVM_SNAPSHOT_INVALID", "LVM_RAID_NOT_SYNCED"} <= codes
+    assert codes <= documented

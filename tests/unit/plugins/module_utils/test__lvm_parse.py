@@ -88,7 +88,7 @@ def test_fullreport_mirrored_unhealthy_vg_is_partial_with_one_missing_pv():
     assert parsed["vgs"] == [{
         "uuid": "Uq6z0j-D3zp-fNVa-frk9-s83o-81qH-8vfnWG", "name": "vgaaa", "attr": "wz-pn-", "seqno": 5,
         "extent_size_bytes": 4194304, "extent_count": 498, "free_extent_count": 481,
-        "size_bytes": 2088763392, "free_bytes": 2017460224, "pv_count": 2, "lv_count": 2,
+        "size_bytes": 2088763392, "free_bytes": 2017460224, "pv_count": 2, "lv_count": 2, "snap_count": 0,
         "missing_pv_count": 1, "partial": True, "exported": False}]
     assert len(parsed["pvs"]) == 2
     present, missing = parsed["pvs"][0], parsed["pvs"][1]
@@ -96,7 +96,7 @@ def test_fullreport_mirrored_unhealthy_vg_is_partial_with_one_missing_pv():
     assert missing == {
         "uuid": "WVIH97-eRwc-thU9-mCj9-80zl-UDp6-VlhBOg", "name": None, "vg_name": "vgaaa",
         "vg_uuid": "Uq6z0j-D3zp-fNVa-frk9-s83o-81qH-8vfnWG", "size_bytes": 1044381696, "free_bytes": 1010827264,
-        "dev_size_bytes": 0, "pe_start_bytes": 1048576, "pe_count": 249, "pe_alloc_count": 8, "attr": "a-m",
+        "used_bytes": 33554432, "dev_size_bytes": 0, "pe_start_bytes": 1048576, "pe_count": 249, "pe_alloc_count": 8, "attr": "a-m",
         "missing": True, "duplicate": False, "exported": False}
 
 
@@ -186,7 +186,8 @@ def test_fullreport_column_selection_leaves_the_rest_unknown():
         "uuid": "PN2YZw-aWgL-O0Rc-Vkbx-Dx09-lvDp-fhpbXe", "name": "lvmlock", "hidden": True, "vg_name": None,
         "full_name": None, "path": None, "attr": None, "attributes": decode_lv_attr(""), "size_bytes": None,
         "segtype": None, "segtypes": None, "segment_count": None, "pool_lv": None, "origin": None,
-        "active": None, "health_status": None}
+        "active": None, "health_status": None, "partial": None, "refresh_needed": None, "data_percent": None,
+        "metadata_percent": None, "snap_percent": None, "sync_percent": None, "sync_action": None}
     assert set(decode_lv_attr("").values()) == {None}
 
 
@@ -231,6 +232,149 @@ def test_fullreport_orphan_group_is_not_a_volume_group():
 
 
 # ------------------------------------------------------------------------------------------
+# lvm fullreport: usage, sync and health (the numbers that warn before an outage)
+# ------------------------------------------------------------------------------------------
+
+def _derived(name: str, lv_name: str, **columns) -> str:
+    """The fixture with COLUMNS set on the LV row named LV_NAME (a value of None deletes the column)."""
+    document = json.loads(_read(name))
+    rows = [row for entry in document["report"] for row in entry.get("lv", []) if row.get("lv_name") == lv_name]
+    assert len(rows) == 1, "%s has no single LV row %s" % (name, lv_name)
+    for column, value in columns.items():
+        if value is None:
+            rows[0].pop(column, None)
+        else:
+            rows[0][column] = value
+    return json.dumps(document, indent=2)
+
+
+def test_fullreport_thin_pool_data_and_metadata_percent():
+    parsed = parse_lvm_fullreport(_read("hansmi_issue105-thin-pool.json"))
+    lvs = _by_name(parsed["lvs"])
+    # testpool: "data_percent": "0.00", "metadata_percent": "10.94", "sync_percent": "".
+    pool = lvs["testpool"]
+    assert (pool["data_percent"], pool["metadata_percent"], pool["sync_percent"]) == (0.0, 10.94, None)
+    assert (pool["health_status"], pool["partial"], pool["refresh_needed"]) == (None, False, False)
+    # test_thin: LVM reports its own data_percent, no metadata; it lives in testpool.
+    thin = lvs["test_thin"]
+    assert (thin["data_percent"], thin["metadata_percent"], thin["pool_lv"], thin["origin"]) == (
+        0.0, None, "testpool", None)
+    # The pool's hidden data LV reports no percentages at all.
+    percent_columns = ("data_percent", "metadata_percent", "snap_percent", "sync_percent")
+    assert {lvs["testpool_tdata"][key] for key in percent_columns} == {None}
+    assert [(vg["name"], vg["snap_count"]) for vg in parsed["vgs"]] == [("testvg", 0)]
+    assert [(pv["name"], pv["used_bytes"], pv["free_bytes"]) for pv in parsed["pvs"]] == [
+        ("/dev/loop0", 1082130432, 1010827264)]
+
+
+def test_fullreport_raid1_sync_percent_and_pv_usage():
+    parsed = parse_lvm_fullreport(_read("hansmi_mirrored.json"))
+    lvs = _by_name(parsed["lvs"])
+    # mirrored: "sync_percent": "100.00", "raid_sync_action": "idle", "lv_health_status": "".
+    mirrored = lvs["mirrored"]
+    assert (mirrored["sync_percent"], mirrored["sync_action"]) == (100.0, "idle")
+    assert (mirrored["partial"], mirrored["refresh_needed"]) == (False, False)
+    assert (lvs["data"]["sync_percent"], lvs["data"]["sync_action"]) == (None, None)
+    assert [(pv["name"], pv["used_bytes"], pv["free_bytes"]) for pv in parsed["pvs"]] == [
+        ("/dev/loop1", 37748736, 1006632960), ("/dev/loop0", 33554432, 1010827264)]
+
+
+def test_fullreport_unhealthy_mirror_is_partial_and_its_sync_unknown():
+    lvs = _by_name(parse_lvm_fullreport(_read("hansmi_mirrored-unhealthy.json"))["lvs"])
+    mirrored = lvs["mirrored"]
+    # "lv_health_status": "partial" and lv_attr "rwi---r-p-"; inactive, so "sync_percent": "".
+    assert (mirrored["health_status"], mirrored["partial"], mirrored["sync_percent"]) == ("partial", True, None)
+    assert mirrored["refresh_needed"] is None  # LVM checks partial first: it hides a refresh
+    assert [(name, lvs[name]["partial"]) for name in ("mirrored_rimage_0", "mirrored_rimage_1", "data")] == [
+        ("mirrored_rimage_0", False), ("mirrored_rimage_1", True), ("data", False)]
+
+
+def test_fullreport_cache_reports_its_percentages_as_lvm_prints_them():
+    cached = _by_name(parse_lvm_fullreport(_read("hansmi_vgdata-cached.json"))["lvs"])["cached"]
+    # "data_percent": "11.06", "metadata_percent": "0.49", "copy_percent"/"sync_percent": "0.00" (dirty share).
+    assert (cached["data_percent"], cached["metadata_percent"], cached["sync_percent"]) == (11.06, 0.49, 0.0)
+
+
+def test_fullreport_vg_without_lvs_pv_usage():
+    parsed = parse_lvm_fullreport(_read("hansmi_issue76-log.json"))
+    assert [(pv["name"], pv["used_bytes"], pv["free_bytes"]) for pv in parsed["pvs"]] == [
+        ("/dev/nvme1n1", 214744170496, 0), ("/dev/nvme2n1", 58997080064, 0)]
+    assert parsed["vgs"][0]["snap_count"] == 0
+
+
+def test_sync_percent_falls_back_to_copy_percent():
+    # Derived from the fixture: sync_percent removed, as older reports lack it; copy_percent changed.
+    text = _derived("hansmi_mirrored.json", "mirrored", sync_percent=None, copy_percent="37.50")
+    assert _by_name(parse_lvm_fullreport(text)["lvs"])["mirrored"]["sync_percent"] == 37.5
+    # Derived: both present and different; sync_percent is LVM's name and wins.
+    text = _derived("hansmi_mirrored.json", "mirrored", sync_percent="99.99", copy_percent="1.00")
+    assert _by_name(parse_lvm_fullreport(text)["lvs"])["mirrored"]["sync_percent"] == 99.99
+
+
+@pytest.mark.parametrize("attr, health_status, partial, refresh_needed", [
+    # Derived from the fixture: lv_health_status removed, so lv_attr's ninth letter decides.
+    ("rwi---r-p-", None, True, None),
+    ("rwi-a-r-r-", None, False, True),
+    ("rwi-a-r---", None, False, False),
+    ("rwi-a-r-X-", None, None, None),
+    ("-wi-ao", None, None, None),  # LVM before 2.02.95: no health letter
+    # Derived: lv_health_status as lib/report/report.c prints it wins over lv_attr.
+    ("rwi-a-r---", "refresh needed", False, True),
+    ("rwi-a-r---", "mismatches exist", False, False),
+    ("rwi-a-r---", "undefined", None, None),
+])
+def test_partial_and_refresh_needed(attr, health_status, partial, refresh_needed):
+    text = _derived("hansmi_mirrored.json", "mirrored", lv_attr=attr, lv_health_status=health_status)
+    mirrored = _by_name(parse_lvm_fullreport(text)["lvs"])["mirrored"]
+    assert (mirrored["partial"], mirrored["refresh_needed"]) == (partial, refresh_needed)
+
+
+def test_percentages_in_both_json_formats():
+    # lvm2's own examples: "0.00"/"" in the json format, 0.00/null in json_std.
+    for name in ("lvm2_test_report-format_json.json", "lvm2_test_report-format_json_std.json"):
+        lvs = parse_lvm_report_json(_read(name), "lv")
+        assert [(lv["name"], lv["data_percent"]) for lv in lvs] == [
+            ("lvol1", 0.0), ("lvol2", None), ("lvol3", None)], name
+
+
+@pytest.mark.parametrize("value, expected", [("100.00", 100.0), ("0", 0.0), ("85.5", 85.5), ("-1", None),
+                                             (85, 85.0), (-1, None), (99.99, 99.99)])
+def test_percent_values(value, expected):
+    # Derived from the fixture: testpool's data_percent replaced.
+    text = _derived("hansmi_issue105-thin-pool.json", "testpool", data_percent=value)
+    assert _by_name(parse_lvm_fullreport(text)["lvs"])["testpool"]["data_percent"] == expected
+
+
+@pytest.mark.parametrize("column, value, message", [
+    ("data_percent", "85.00%", "data_percent is not a percentage: '85.00%'"),
+    ("metadata_percent", "100.01", "metadata_percent is not a percentage between 0 and 100"),
+    ("snap_percent", "1e3", "snap_percent is not a percentage"),
+    ("sync_percent", "-5.00", "sync_percent is not a percentage"),
+    ("copy_percent", "abc", "copy_percent is not a percentage"),
+])
+def test_bad_percent_is_a_parse_error_naming_the_column_and_line(column, value, message):
+    # Derived from the fixture: one percent column of testpool given a value LVM does not print.
+    columns = {column: value}
+    if column == "copy_percent":
+        columns["sync_percent"] = None  # copy_percent is read only without sync_percent
+    text = _derived("hansmi_issue105-thin-pool.json", "testpool", **columns)
+    with pytest.raises(ParseError) as raised:
+        parse_lvm_fullreport(text)
+    assert message in str(raised.value)
+    assert raised.value.line.strip() == '"%s": %s,' % (column, json.dumps(value))
+    assert text.split("\n")[raised.value.line_number - 1] == raised.value.line
+
+
+@pytest.mark.parametrize("value", [101, -2, 1e400, float("nan"), 10 ** 400, True])
+def test_bad_native_percent_is_a_parse_error(value):
+    # Hand-written json_std-style row: numbers LVM never prints for a percentage.
+    text = json.dumps({"report": [{"lv": [{"lv_name": "pool", "data_percent": value}]}]})
+    with pytest.raises(ParseError) as raised:
+        parse_lvm_report_json(text, "lv")
+    assert "data_percent is not a percentage" in str(raised.value)
+
+
+# ------------------------------------------------------------------------------------------
 # pvs / vgs / lvs --reportformat json
 # ------------------------------------------------------------------------------------------
 
@@ -246,7 +390,7 @@ def test_pvs_missing_pv_from_attr():
 def test_pvs_orphan_has_no_vg():
     assert parse_lvm_report_json(_read("libstorage-ng_pvs_parse2.json"), "pvs") == [{
         "uuid": "nA8nKb-VSgN-fRvo-pGqm-pRBl-MX3M-Hf2sjT", "name": "/dev/md127", "vg_name": None, "vg_uuid": None,
-        "size_bytes": None, "free_bytes": None, "dev_size_bytes": None, "pe_start_bytes": 1048576,
+        "size_bytes": None, "free_bytes": None, "used_bytes": None, "dev_size_bytes": None, "pe_start_bytes": 1048576,
         "pe_count": None, "pe_alloc_count": None, "attr": "---", "missing": False, "duplicate": False,
         "exported": False}]
 
@@ -267,7 +411,7 @@ def test_vgs_sizes_from_extents():
         "uuid": "OMPzXF-m3am-1zIl-AVdQ-i5Wx-tmyN-cevmRn", "name": "system", "attr": "wz--n-", "seqno": None,
         "extent_size_bytes": 4194304, "extent_count": 230400, "free_extent_count": 71666,
         "size_bytes": 966367641600, "free_bytes": 300588990464, "pv_count": None, "lv_count": None,
-        "missing_pv_count": None, "partial": False, "exported": False}]
+        "snap_count": None, "missing_pv_count": None, "partial": False, "exported": False}]
 
 
 def test_vgs_partial_from_attr():
