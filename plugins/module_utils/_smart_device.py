@@ -87,6 +87,9 @@ class RunnerSmartctl(PySmartSmartctl):
         self._runner = runner
         self._wake = wake
         self.outputs: list[tuple[list[str], str]] = []
+        # The last call's exit status and stderr, for the error when pySMART could not use its answer.
+        self.last_rc: int | None = None
+        self.last_stderr = ""
 
     def _exec(self, cmd: list[str]) -> tuple[list[str], int]:
         args = list(cmd[1:]) if self._wake else list(NO_WAKE_ARGS) + list(cmd[1:])
@@ -95,6 +98,7 @@ class RunnerSmartctl(PySmartSmartctl):
         # The runner has decoded the output already (bytes that are not UTF-8 as \xNN escapes).
         # pySMART's own decoder is not used: it guesses a code page and drops what is not ASCII.
         output = result.stdout
+        self.last_rc, self.last_stderr = result.rc, result.stderr
         if not self._wake and is_standby_result(result.rc, output):
             raise DiskAsleep(low_power_mode(output) or "standby")
         self.outputs.append((result.cmd, output))
@@ -324,6 +328,7 @@ def read_device(runner, device_path: str, wake: bool, transport: str | None, int
     if device.smartctl_interface is None and interface is None:
         # pySMART found no "opened" line in `smartctl -d test` and read nothing more.
         cmd, output = smartctl.outputs[-1]
-        raise CommandError(cmd, None, output, "", "smartctl detected no device type for %s: %s"
-                           % (device_path, smartctl_said(output, 2)))
+        raise CommandError(cmd, smartctl.last_rc, output, smartctl.last_stderr,
+                           "smartctl detected no device type for %s (exit status %s): %s"
+                           % (device_path, smartctl.last_rc, smartctl_said(output + "\n" + smartctl.last_stderr, 2)))
     return device_facts(device, smartctl.outputs, transport)

@@ -21,7 +21,9 @@ def test_two_runs_report_no_change_and_write_reports(request, tmp_path):
     inventory = request.config.option.ansible_inventory
     reports = tmp_path / "reports"
     for run in (1, 2):
-        changed = _recap_changed(run_playbook(inventory, PLAYBOOK, {"facts_report_dir": str(reports)}))
+        # 120 s per command, as converge.yml gives it: the guest shares two cores with other guests.
+        changed = _recap_changed(run_playbook(inventory, PLAYBOOK, {"facts_report_dir": str(reports),
+                                                                    "facts_gather_timeout": 120}))
         assert changed and set(changed.values()) == {0}, (run, changed)
 
     host_report = json.loads((reports / "hosts" / "lifeline-lab.json").read_text())
@@ -45,7 +47,8 @@ def test_two_runs_report_no_change_and_write_reports(request, tmp_path):
     # The smart subset joins the run: the role installed pySMART, the QEMU IDE and NVMe disks
     # were read, the virtio disks have no SMART, and the summary counts disks by health.
     smart = {d["serial"]: d for d in host_report["lifeline_smart"]["disks"]}
-    assert all(smart[s]["query"] == "read" for s in ("IDE0001", "IDE0002", "NVME0001"))
+    queried = {serial: (disk["query"], disk["reason"]) for serial, disk in smart.items()}
+    assert all(smart[s]["query"] == "read" for s in ("IDE0001", "IDE0002", "NVME0001")), queried
     assert all(smart[s]["query"] == "unsupported" for s in ("VIRT0001", "VIRT0002", "VIRT0003", "VIRT0004"))
     assert lab["disk_health"]["healthy"] == 3
     assert "SMART_UNSUPPORTED" in [f["code"] for f in lab["findings"]]

@@ -152,8 +152,20 @@ def test_a_device_pysmart_cannot_type_is_an_error_quoting_smartctl_not_an_empty_
     runner = AnswersFor("/dev/sda", {"test": (1, header + "/dev/sda: Device disappeared during detection\n", "")})
     ide = by_serial(collect_smart(runner, None, lab_identity(), {}))["IDE0001"]
     assert ide["query"] == "error", ide
-    assert ide["reason"] == "smartctl detected no device type for /dev/sda: /dev/sda: Device disappeared during detection"
+    assert ide["reason"] == ("smartctl detected no device type for /dev/sda (exit status 1): "
+                             "/dev/sda: Device disappeared during detection")
     assert ide["assessment"] is None and ide["health"]["status"] == "unknown"
+
+
+def test_a_detection_that_printed_only_the_banner_names_its_exit_status_and_stderr():
+    """Seen in the lab under load: `smartctl -d test` printed its banner and nothing else on stdout."""
+    header = (LAB / "-i__dev_sda.txt").read_text().split("=== START")[0]
+    runner = AnswersFor("/dev/sda", {"test": (2, header, "Smartctl open device: /dev/sda failed: No such device\n")})
+    ide = by_serial(collect_smart(runner, None, lab_identity(), {}))["IDE0001"]
+    assert ide["query"] == "error", ide
+    assert ide["reason"] == ("smartctl detected no device type for /dev/sda (exit status 2): "
+                             "Smartctl open device: /dev/sda failed: No such device")
+    assert ide["error"]["rc"] == 2 and "No such device" in ide["error"]["stderr"]
 
 
 def test_select_disks_by_serial_by_id_path_and_kernel_name():
