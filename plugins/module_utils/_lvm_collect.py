@@ -35,12 +35,16 @@ DEVICES_FILE = "/etc/lvm/devices/system.devices"
 # whenever the backup is older than the live metadata (seen with lvm2 2.03.16).
 NO_BACKUP_CONFIG = "backup { backup = 0 archive = 0 }"
 
-# The columns the lvm subset reads, one --configreport per sub-report of fullreport.
+# The columns the lvm subset reads, one --configreport per sub-report of fullreport. The percent
+# columns and raid_sync_action feed the thin pool, snapshot and RAID findings (the parser also
+# reads copy_percent, sync_percent's older name, from other reports).
 REPORT_COLUMNS = {
-    "pv": "pv_uuid,pv_name,vg_name,vg_uuid,pv_size,pv_free,dev_size,pe_start,pv_pe_count,pv_pe_alloc_count,pv_attr,pv_missing",
+    "pv": "pv_uuid,pv_name,vg_name,vg_uuid,pv_size,pv_free,pv_used,dev_size,pe_start,pv_pe_count,pv_pe_alloc_count,"
+          "pv_attr,pv_missing",
     "vg": "vg_uuid,vg_name,vg_attr,vg_seqno,vg_extent_size,vg_extent_count,vg_free_count,vg_size,vg_free,"
-          "pv_count,lv_count,vg_missing_pv_count,vg_partial",
-    "lv": "lv_uuid,lv_name,vg_name,lv_full_name,lv_path,lv_attr,lv_size,seg_count,pool_lv,origin,lv_active,lv_health_status",
+          "pv_count,lv_count,snap_count,vg_missing_pv_count,vg_partial",
+    "lv": "lv_uuid,lv_name,vg_name,lv_full_name,lv_path,lv_attr,lv_size,seg_count,pool_lv,origin,lv_active,lv_health_status,"
+          "data_percent,metadata_percent,snap_percent,sync_percent,raid_sync_action",
     "seg": "lv_uuid,segtype",
 }
 

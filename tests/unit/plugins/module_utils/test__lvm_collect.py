@@ -227,12 +227,18 @@ def test_no_thin_pool_finding_without_a_thin_pool_percentage(lv_name, columns):
     assert _lv_findings(_derived("hansmi_issue105-thin-pool.json", lv_name, **columns)) == []
 
 
-def test_the_recorded_host_with_the_old_column_set_has_no_percentages_and_no_lv_finding():
+def test_the_recorded_host_reports_pv_use_and_no_percentages_for_linear_lvs():
+    """lvm.json was recorded with the percent columns: its LVs are all linear, so LVM printed none."""
     facts, _runner, _state = recorded()
+    assert {lv["segtype"] for lv in facts["lvs"]} == {"linear"}
     assert {lv[key] for lv in facts["lvs"] for key in ("data_percent", "metadata_percent", "snap_percent",
-                                                       "sync_percent", "sync_action")} == {None}
-    assert {pv["used_bytes"] for pv in facts["pvs"]} == {None}
-    assert {vg["snap_count"] for vg in facts["vgs"]} == {None}
+                                                       "sync_percent")} == {None}
+    extent = {vg["name"]: vg["extent_size_bytes"] for vg in facts["vgs"]}
+    # pv_used is read, not worked out: it must agree with the PV's allocated extents.
+    assert {pv["vg_name"]: pv["used_bytes"] for pv in facts["pvs"]} == {
+        pv["vg_name"]: pv["pe_alloc_count"] * extent[pv["vg_name"]] for pv in facts["pvs"]}
+    assert {pv["vg_name"]: pv["used_bytes"] for pv in facts["pvs"]} == {"vault": 104 * 1024 * 1024, "loose": 16 * 1024 * 1024}
+    assert {vg["snap_count"] for vg in facts["vgs"]} == {0}
     assert [f for f in facts["findings"] if f["code"].startswith(LV_CODES)] == []
 
 
