@@ -56,8 +56,10 @@ SERIAL_RULE = (
     'SYMLINK+="disk/by-id/uml-$attr{serial}-part%n"\n'
 )
 # Each set is one apt transaction (dracut conflicts with initramfs-tools, so they cannot be one).
-# python3-apt: Ansible's apt module installs it on first use.
-OFFLINE_PACKAGE_SETS = (("python3-apt",), ("dropbear-initramfs", "cryptsetup-initramfs"), ("dracut", "dracut-network"))
+# python3-apt: Ansible's apt module installs it on first use. thin-provisioning-tools: LVM
+# checks a thin pool with it before activating one (the lvm_depth scenario).
+OFFLINE_PACKAGE_SETS = (("python3-apt",), ("dropbear-initramfs", "cryptsetup-initramfs"), ("dracut", "dracut-network"),
+                        ("thin-provisioning-tools",))
 GUEST_SUITE = "bookworm"
 OFFLINE_REPO = "var/cache/lifeline-lab/repo"
 Reporter = Callable[[str], None]
