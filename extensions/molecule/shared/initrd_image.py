@@ -50,6 +50,13 @@ def builds(host) -> list[str]:
     return [line for line in sh(host, "cat %s" % BUILD_LOG).splitlines() if line.strip()]
 
 
+def assert_built_once(host, runs: str) -> None:
+    """The mkinitramfs log holds one build for RUNS (the first run installs the packages: dpkg's build)."""
+    made = builds(host)
+    record("initramfs builds in %s: %d (%s)" % (runs, len(made), "; ".join(made)))
+    assert len(made) == 1, made
+
+
 def image_volumes(host) -> list[str]:
     """The volume names in the current image's cryptroot/crypttab."""
     return sorted(sh(host, "set -e; d=$(mktemp -d); unmkinitramfs /initrd.img $d; "

@@ -10,9 +10,14 @@ from __future__ import annotations
 import re
 import time
 
-from initrd_image import (CONVERGE, KEY, KEY_IN_IMAGE, add_volume_after_the_first_run, builds, image_kernel, image_key_hash,
-                          record, run_after_the_crypttab_change)
+from initrd_image import (CONVERGE, KEY, KEY_IN_IMAGE, add_volume_after_the_first_run, assert_built_once, builds, image_kernel,
+                          image_key_hash, record, run_after_the_crypttab_change)
 from labcheck import run_playbook, sh
+
+
+def test_the_first_run_built_the_initramfs_once_and_the_second_not_at_all(host) -> None:
+    """converge installed the packages (dpkg's own build) and ran the role; idempotence ran it again."""
+    assert_built_once(host, "converge and idempotence")
 
 
 def test_image_holds_the_restricted_keys_the_host_key_and_the_network_settings(host) -> None:
