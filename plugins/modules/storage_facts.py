@@ -666,7 +666,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lifeline.storage.plugins.module_utils._command import CommandRunner
 from ansible_collections.lifeline.storage.plugins.module_utils._host_files import HostFiles
-from ansible_collections.lifeline.storage.plugins.module_utils._lvm_collect import thin_pool_thresholds
+from ansible_collections.lifeline.storage.plugins.module_utils._lvm_collect import THIN_POOL_OPTION_DEFAULTS, thin_pool_thresholds
 from ansible_collections.lifeline.storage.plugins.module_utils._storage_facts import (
     gather_storage_facts,
     resolve_subsets,
@@ -682,8 +682,8 @@ def main() -> None:
             smart_devices=dict(type="list", elements="str"),
             smart_max_workers=dict(type="int", default=8),
             smart_selftest_max_age_hours=dict(type="int", default=720),
-            lvm_thin_pool_warning_percent=dict(type="float", default=80.0),
-            lvm_thin_pool_critical_percent=dict(type="float", default=95.0),
+            lvm_thin_pool_warning_percent=dict(type="float", default=THIN_POOL_OPTION_DEFAULTS["lvm_thin_pool_warning_percent"]),
+            lvm_thin_pool_critical_percent=dict(type="float", default=THIN_POOL_OPTION_DEFAULTS["lvm_thin_pool_critical_percent"]),
         ),
         supports_check_mode=True,
     )
