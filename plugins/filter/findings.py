@@ -7,6 +7,8 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.lifeline.storage.plugins.module_utils._findings import SEVERITY_RANK, sort_findings
+from ansible_collections.lifeline.storage.plugins.module_utils._fleet_arrays import host_arrays
+from ansible_collections.lifeline.storage.plugins.module_utils._replacement_list import replacement_list
 
 FACT_PREFIX = "lifeline_"
 
@@ -38,7 +40,7 @@ def disk_health_counts(facts: dict) -> dict | None:
 
 
 def fleet_summary(facts_by_host: dict) -> dict:
-    """Hosts x findings, worst host first.
+    """Hosts x findings, worst host first, with each host's arrays and the fleet's replacement list.
 
     A host whose facts hold no lifeline_* subset failed or was unreachable: it is listed with
     status "unknown" rather than left out, so a summary never looks cleaner than the fleet.
@@ -49,7 +51,7 @@ def fleet_summary(facts_by_host: dict) -> dict:
     for host in sorted(facts_by_host):
         facts = facts_by_host[host] or {}
         if not any(key.startswith(FACT_PREFIX) for key in facts):
-            hosts.append({"host": host, "status": "unknown", "counts": {}, "findings": [],
+            hosts.append({"host": host, "status": "unknown", "counts": {}, "findings": [], "arrays": [],
                           "reason": "no storage facts: the host failed or was unreachable"})
             continue
         findings = host_findings(facts)
@@ -57,12 +59,14 @@ def fleet_summary(facts_by_host: dict) -> dict:
         for finding in findings:
             counts[finding.get("severity")] = counts.get(finding.get("severity"), 0) + 1
         hosts.append({"host": host, "status": findings[0]["severity"] if findings else "ok",
-                      "counts": counts, "findings": findings, "disk_health": disk_health_counts(facts)})
+                      "counts": counts, "findings": findings, "disk_health": disk_health_counts(facts),
+                      "arrays": host_arrays(facts)})
     order = dict(SEVERITY_RANK, unknown=-1, ok=len(SEVERITY_RANK))
     hosts.sort(key=lambda h: (order.get(h["status"], 99), -sum(h["counts"].values()), h["host"]))
     totals = {severity: sum(h["counts"].get(severity, 0) for h in hosts) for severity in SEVERITY_RANK}
     return {"hosts": hosts, "totals": totals, "host_count": len(hosts),
-            "hosts_without_facts": [h["host"] for h in hosts if h["status"] == "unknown"]}
+            "hosts_without_facts": [h["host"] for h in hosts if h["status"] == "unknown"],
+            "replacement": replacement_list({host: facts or {} for host, facts in facts_by_host.items()})}
 
 
 class FilterModule:

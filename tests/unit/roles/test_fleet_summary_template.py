@@ -60,3 +60,16 @@ def test_a_host_without_facts_gives_its_reason():
     text = render({"gone": {"ansible_local": {}}})
     assert "gone: UNKNOWN (no storage facts: the host failed or was unreachable)\n" in text
     assert text.splitlines()[1] == "0 findings: 0 critical, 0 warning, 0 info"
+
+
+def test_the_replacement_list_names_the_disk_to_replace_first_and_the_one_never_to_pull():
+    # Recorded in the lab: md_degraded (RAID1 md1 on VIRT0001 alone, VIRT0002 dropped out) and
+    # the lab guest's SMART data (see tests/unit/plugins/module_utils/fleet_hosts.py).
+    from plugins.module_utils.fleet_hosts import lab_smart, md_facts
+
+    text = render({"web1": {"lifeline_md": md_facts("md_degraded"), "lifeline_smart": lab_smart()}})
+    section = text[text.index("Replacement list:"):]
+    assert section.splitlines()[0] == "Replacement list: 4 disks, most urgent first; 2 healthy (keep) not listed"
+    assert "  1. web1 VIRT0002 (/dev/vdc): replace\n" in section
+    assert "  2. web1 VIRT0001 (/dev/vdb): replace partner first\n" in section
+    assert "replace its failed partner first, never this disk" in section
