@@ -65,3 +65,6 @@ def failing_disk(serial: str, device: str) -> dict:
     disk = copy.deepcopy(_failing_disk())
     disk.update({"serial": serial, "device": device, "stable_name": "/dev/disk/by-id/ata-" + serial, "by_id": []})
     return disk
+
+
+REPO_DOCS = FIXTURES.parents[3] / "docs"
