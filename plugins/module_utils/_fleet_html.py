@@ -99,8 +99,8 @@ def _host_section(host: dict, advice: dict[str, dict]) -> str:
     parts.append('<h2>%s %s <span class="counts">%s</span></h2>' % (_badge(host["status"]), _e(host["host"]), _e(summary)))
     health = host.get("disk_health")
     if health:
-        parts.append("<p>Disks by SMART health: %s</p>" % ", ".join("%s %s" % (_e(health.get(s, 0)), _e(s))
-                                                                      for s in ("failing", "watch", "healthy", "unknown")))
+        by_status = ", ".join("%s %s" % (_e(health.get(status, 0)), _e(status)) for status in ("failing", "watch", "healthy", "unknown"))
+        parts.append("<p>Disks by SMART health: %s</p>" % by_status)
     if host.get("findings"):
         parts.append('<ul class="findings">%s</ul>' % "".join(_finding_item(f, advice) for f in host["findings"]))
     for array in host.get("arrays") or []:

@@ -186,10 +186,11 @@ def _host_disks(host: str, facts: dict) -> list[_DiskEntry]:
                 entry.replace_reasons.append("md marked it faulty in %s (slot %s): it receives no writes" % (device, member.get("slot")))
             if member.get("serial") in holders:
                 slots = ", ".join(str(slot) for slot in holders[member["serial"]])
+                raid_disks = array.get("raid_disks") or 0
+                working = raid_disks - (array.get("degraded") or 0)
                 entry.last_copy_reasons.append(
                     "holds the last good copy of degraded %s (%s, %d of %d slots working; slot %s lost): replace its failed "
-                    "partner first, never this disk" % (device, array.get("level"), array.get("raid_disks", 0) - (array.get("degraded") or 0),
-                                                         array.get("raid_disks", 0), slots))
+                    "partner first, never this disk" % (device, array.get("level"), working, raid_disks, slots))
         if (array.get("degraded") or 0) > 0:
             for stale in _stale_devices(md, array):
                 entry = entry_for(stale.get("serial"), stale.get("device"))
