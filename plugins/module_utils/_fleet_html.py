@@ -146,13 +146,14 @@ def render_fleet_html(summary: dict, advice: dict[str, dict], generated_at: str)
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         "<title>lifeline.storage fleet report</title><style>%s</style></head><body>" % _STYLE,
         "<h1>lifeline.storage fleet report</h1>",
-        '<p id="totals">Generated %s. <span id="host-count">%s</span> hosts, worst first; findings: '
+        '<p id="totals">Generated %s. <span id="host-count">%s</span> %s, worst first; findings: '
         '<span id="total-critical">%s</span> critical, <span id="total-warning">%s</span> warning, '
         '<span id="total-info">%s</span> info. Hosts without facts: %s.</p>'
-        % (_e(generated_at), _e(summary.get("host_count")), _e(totals.get("critical", 0)), _e(totals.get("warning", 0)),
+        % (_e(generated_at), _e(summary.get("host_count")), "host" if summary.get("host_count") == 1 else "hosts",
+           _e(totals.get("critical", 0)), _e(totals.get("warning", 0)),
            _e(totals.get("info", 0)), _e(", ".join(summary.get("hosts_without_facts") or []) or "none")),
         '<div id="filters">Show severities: %s Finding code: <select id="code-filter">%s</select> '
-        '(<span id="hosts-shown">%s</span> hosts shown) <label><input type="checkbox" id="show-keep"> healthy disks in the '
+        '(hosts shown: <span id="hosts-shown">%s</span>) <label><input type="checkbox" id="show-keep"> healthy disks in the '
         'replacement list</label></div>' % (severity_boxes, code_options, len(hosts)),
         '<h2 id="replacement">Replacement list: %s disks, %s to act on, most urgent first</h2>' % (len(replacement), to_act),
         _replacement_table(replacement),

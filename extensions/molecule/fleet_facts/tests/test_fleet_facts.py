@@ -96,16 +96,16 @@ def test_the_metrics_file_on_the_guest_passes_promtool(host, tmp_path, reports):
     assert 'lifeline_storage_findings{code="MD_ARRAY_DEGRADED",severity="critical"} 1' in text
 
 
-def _chromium(*args: str) -> subprocess.CompletedProcess:
+def _chromium(profile: Path, *args: str) -> subprocess.CompletedProcess:
     chromium = shutil.which("chromium")
     assert chromium, "chromium is missing: tests/lab/install-deps installs Debian's chromium package"
-    return subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + str(ARTIFACTS / ".chromium"),
-                           *args], capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + str(profile), *args],
+                          capture_output=True, text=True, timeout=120, check=False)
 
 
-def test_the_html_report_in_a_browser(reports):
+def test_the_html_report_in_a_browser(reports, tmp_path):
     page = reports / "fleet-report.html"
-    dumped = _chromium("--dump-dom", page.as_uri())
+    dumped = _chromium(tmp_path, "--dump-dom", page.as_uri())
     assert dumped.returncode == 0, dumped.stderr[-2000:]
     dom = dumped.stdout
     # The DOM after the page's script ran: hosts in order, counts, and the degraded array's survivor by serial.
@@ -123,5 +123,5 @@ def test_the_html_report_in_a_browser(reports):
     assert all(action == "replace" for action, _disk in replacement[:survivor]), replacement
     assert html.escape("replace its failed partner first, never this disk") in dom
     shot = ARTIFACTS / "lab-fleet_facts-fleet-report.png"
-    taken = _chromium("--window-size=1280,1600", "--screenshot=" + str(shot), page.as_uri())
+    taken = _chromium(tmp_path, "--window-size=1280,1600", "--screenshot=" + str(shot), page.as_uri())
     assert taken.returncode == 0 and shot.stat().st_size > 10000, taken.stderr[-2000:]
