@@ -13,9 +13,7 @@ each uses what the one before left."""
 
 from __future__ import annotations
 
-import pytest
-
-from labcheck import by_id_path, hash_devices, module_result, sh
+from labcheck import by_id_path, hash_devices, module_result, module_results, sh
 
 OVERLAY_DIR = "/var/tmp/lab-overlays"
 ORIGINS = ("VIRT0001", "VIRT0002")
@@ -109,20 +107,21 @@ def test_an_overlay_whose_file_filled_up_is_reported_invalid_and_its_origin_is_i
 def test_a_directory_on_an_origin_and_too_little_space_are_refused_and_change_nothing(host, request, tmp_path):
     target = by_id_path("VIRT0003")
     before = hash_devices(host, [target])
-    refused = overlay(request, tmp_path, devices=["VIRT0003"], cow_size="100G")
-    assert refused.get("failed") and rules(refused) == ["not_enough_space"], refused
-    assert refused["commands"] == []
-    assert hash_devices(host, [target]) == before
-    assert sh(host, "blockdev --getro %s" % target).strip() == "0"
-
     disk = by_id_path("IDE0001")
     sh(host, "mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 %s && mkdir -p /mnt/lab-ovdir && "
              "mount %s /mnt/lab-ovdir && mkdir -p /mnt/lab-ovdir/overlays" % (disk, disk))
     try:
-        refused = overlay(request, tmp_path, devices=["IDE0001"], directory="/mnt/lab-ovdir/overlays")
+        no_space, on_origin = module_results(request, tmp_path, [
+            ("lifeline.storage.overlay", dict(OVERLAY_ARGS, devices=["VIRT0003"], cow_size="100G"), False),
+            ("lifeline.storage.overlay", dict(OVERLAY_ARGS, devices=["IDE0001"], directory="/mnt/lab-ovdir/overlays"), False),
+        ])
     finally:
         sh(host, "umount /mnt/lab-ovdir")
-    assert refused.get("failed") and "directory_on_origin" in rules(refused), refused
+    assert no_space.get("failed") and rules(no_space) == ["not_enough_space"], no_space
+    assert no_space["commands"] == []
+    assert hash_devices(host, [target]) == before
+    assert sh(host, "blockdev --getro %s" % target).strip() == "0"
+    assert on_origin.get("failed") and "directory_on_origin" in rules(on_origin), on_origin
     assert "lifeline-overlay-IDE0001" not in snapshot_names(host)
     assert sh(host, "blockdev --getro %s" % disk).strip() == "0"
     assert sorted(snapshot_names(host)) == ["lifeline-overlay-" + serial for serial in ORIGINS]
@@ -137,12 +136,14 @@ def test_md_check_counts_no_mismatch_on_a_mirror_that_resynced(host, request, tm
        % (CHECKED, by_id_path("VIRT0003"), by_id_path("VIRT0004"), CHECKED))
     assert md_attr(host, CHECKED, "sync_action") == "idle"
 
-    planned = md_check(request, tmp_path, CHECKED, check=True, speed_limit_kb=50000)
+    planned, result = module_results(request, tmp_path, [
+        ("lifeline.storage.md_check", {"array": CHECKED, "speed_limit_kb": 50000}, True),
+        ("lifeline.storage.md_check", {"array": CHECKED, "poll_seconds": 0.5}, False),
+    ])
     assert planned["changed"] is True and [w["value"] for w in planned["writes"]] == ["50000", "check", "system"]
-    assert md_attr(host, CHECKED, "last_sync_action") != "check", "check mode started a check"
-
-    result = md_check(request, tmp_path, CHECKED)
     assert not result.get("failed"), result
+    # Had check mode started a check, this run would have found it running.
+    assert result["action"] == "start" and result["before"]["sync_action"] == "idle"
     assert result["completed"] is True and result["mismatch_cnt"] == 0 and result["findings"] == []
     assert result["seconds"] is not None and md_attr(host, CHECKED, "last_sync_action") == "check"
     assert sorted(member["serial"] for member in result["members"]) == ["VIRT0003", "VIRT0004"]
@@ -186,8 +187,10 @@ def test_md_check_refuses_during_a_throttled_resync_and_writes_nothing(host, req
            % (RESYNCING, by_id_path("IDE0002"), by_id_path("NVME0001")))
         assert md_attr(host, RESYNCING, "sync_action") == "resync"
         speed_before = md_attr(host, RESYNCING, "sync_speed_max")
-        result = md_check(request, tmp_path, RESYNCING, speed_limit_kb=50000)
-        stopping = md_check(request, tmp_path, RESYNCING, state="stopped")
+        result, stopping = module_results(request, tmp_path, [
+            ("lifeline.storage.md_check", {"array": RESYNCING, "speed_limit_kb": 50000}, False),
+            ("lifeline.storage.md_check", {"array": RESYNCING, "state": "stopped"}, False),
+        ])
         assert result.get("failed") and rules(result) == ["sync_running"] and result["writes"] == [], result
         assert stopping.get("failed") and rules(stopping) == ["not_a_check"] and stopping["writes"] == [], stopping
         assert md_attr(host, RESYNCING, "sync_action") == "resync"
@@ -212,11 +215,13 @@ def test_md_check_refuses_a_degraded_array_and_changes_no_byte(host, request, tm
 # overlay, removed
 # ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("run", ["first", "again"])
-def test_absent_removes_every_overlay_and_the_read_only_marks_it_set(host, request, tmp_path, run):
-    result = module_result(request, tmp_path, "lifeline.storage.overlay", {"state": "absent", "directory": OVERLAY_DIR})
-    assert not result.get("failed"), result
-    assert result["changed"] is (run == "first")
+def test_absent_removes_every_overlay_and_the_read_only_marks_it_set_then_changes_nothing(host, request, tmp_path):
+    absent = {"state": "absent", "directory": OVERLAY_DIR}
+    first, again = module_results(request, tmp_path, [("lifeline.storage.overlay", absent, False),
+                                                      ("lifeline.storage.overlay", absent, False)])
+    assert not first.get("failed") and first["changed"] is True, first
+    assert sorted(entry["name"] for entry in first["overlays"]) == ["lifeline-overlay-" + serial for serial in ORIGINS]
+    assert not again.get("failed") and again["changed"] is False and again["commands"] == [], again
     assert snapshot_names(host) == []
     assert sh(host, "ls -A %s" % OVERLAY_DIR).strip() == ""
     assert OVERLAY_DIR not in sh(host, "losetup --list --noheadings --output BACK-FILE")
