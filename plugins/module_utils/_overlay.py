@@ -179,21 +179,21 @@ def plan_absent(request: dict, origins: list[dict] | None, existing: dict[str, d
         if entry.get("holders"):
             return {"refusals": [_refusal("overlay_in_use", "%s is held by %s: stop or unmount what uses it first"
                                           % (name, ", ".join(entry["holders"])))], "steps": [], "overlays": reports,
-                    "removed": []}
+                    "removed": [], "forget": []}
         steps.append(_step(name, "remove", ["dmsetup", "remove", name], "the overlay; what was written to it is dropped"))
         if entry.get("cow_device"):
             steps.append(_step(name, "detach", ["losetup", "--detach", entry["cow_device"]], "the loop device over its file"))
         steps.append(_step(name, "delete", ["rm", "--force", "--", entry["cow_file"]], "its copy-on-write file"))
-    # Files of overlays that no longer exist (a restart drops device-mapper devices, not files).
-    for name, recorded in sorted(record.items()):
-        if name in existing or (wanted is not None and name not in wanted):
-            continue
+    # Overlays the record names that no longer exist (a restart drops device-mapper devices, not files).
+    gone = sorted(name for name in record if name not in existing and (wanted is None or name in wanted))
+    for name in gone:
+        recorded = record[name]
         if recorded.get("cow_file") and (request.get("files") or {}).get(posixpath.basename(recorded["cow_file"])):
             steps.append(_step(name, "delete", ["rm", "--force", "--", recorded["cow_file"]],
                                "the file of an overlay that no longer exists"))
     remaining_origins = {entry["table"]["origin"] for name, entry in existing.items() if name not in removing}
     restored = set()
-    for name in removing + sorted(n for n in record if n not in existing and (wanted is None or n in wanted)):
+    for name in removing + gone:
         recorded = record.get(name) or {}
         majmin = recorded.get("origin_major_minor")
         device = majmin_devices.get(majmin or "")
@@ -201,7 +201,7 @@ def plan_absent(request: dict, origins: list[dict] | None, existing: dict[str, d
             restored.add(device)
             steps.append(_step(name, "setrw", ["blockdev", "--setrw", device],
                                "this module set the origin read-only and no overlay is left over it"))
-    return {"refusals": [], "steps": steps, "overlays": reports, "removed": removing}
+    return {"refusals": [], "steps": steps, "overlays": reports, "removed": removing, "forget": removing + gone}
 
 
 def refusal_message(refusals: list[dict]) -> str:

@@ -202,13 +202,49 @@ def _directory_state(host: OverlayHost, directory: LocalDirectory, mounts: list[
             "mount_point": holding["mount_point"] if holding else None, "source": holding["source"] if holding else None}
 
 
+# How to take back each step of making an overlay, when a later step of the same overlay fails.
+_UNDO = {
+    "create": lambda step, loop: ["dmsetup", "remove", step["overlay"]],
+    "setro": lambda step, loop: ["blockdev", "--setrw", step["argv"][-1]],
+    "losetup": lambda step, loop: ["losetup", "--detach", loop] if loop else None,
+    "truncate": lambda step, loop: ["rm", "--force", "--", step["argv"][-1]] if step["argv"][1] != "--size=0" else None,
+}
+
+
+class StepFailed(CommandError):
+    """A step failed; the steps already run for the same overlay were taken back (undone lists them)."""
+
+    def __init__(self, error: CommandError, undone: list[list[str]]) -> None:
+        super().__init__(error.cmd, error.rc, error.stdout, error.stderr, str(error))
+        self.undone = undone
+
+
+def _undo(runner, done: list[dict], loop: str | None) -> list[list[str]]:
+    undone = []
+    for step in reversed(done):
+        argv = _UNDO[step["kind"]](step, loop) if step["kind"] in _UNDO else None
+        if argv is None:
+            continue
+        try:
+            undone.append(runner.run(argv[0], argv[1:]).cmd)
+        except CommandError:
+            continue
+    return undone
+
+
 def _run_steps(runner, steps: list[dict]) -> list[dict]:
     """Run each step; a losetup step's output names the loop device for its overlay's later steps."""
     loops: dict[str, str] = {}
     ran = []
     for step in steps:
         argv = [word.replace(LOOP_PLACEHOLDER, loops.get(step["overlay"], LOOP_PLACEHOLDER)) for word in step["argv"]]
-        result = runner.run(argv[0], argv[1:])
+        try:
+            result = runner.run(argv[0], argv[1:])
+        except CommandError as error:
+            if step["kind"] in _UNDO:
+                done = [entry for entry in ran if entry["overlay"] == step["overlay"] and entry["kind"] in _UNDO]
+                raise StepFailed(error, _undo(runner, done, loops.get(step["overlay"])))
+            raise
         if step["kind"] == "losetup":
             loops[step["overlay"]] = result.stdout.strip()
         ran.append(dict(step, argv=result.cmd))
@@ -260,9 +296,11 @@ def run_overlay(params: dict, runner, files, check_mode: bool, directory: LocalD
         ran = []
     finally:
         after = host.snapshots()
-        _update_record(directory, record, params["state"], plan, origins or [], after, existing)
+        _update_record(directory, record, params["state"], plan, origins or [], after)
     if failure is not None:
-        return True, dict(base, changed=True, commands=commands, msg=str(failure),
+        undone = getattr(failure, "undone", [])
+        return True, dict(base, changed=True, commands=commands, undone=undone,
+                          msg=str(failure) + ("; the steps already run for that overlay were undone" if undone else ""),
                           overlays=_reports(after, origins or [], record), **{k: v for k, v in failure.as_dict().items() if k != "msg"})
     reports = _reports(after, origins or [], directory.read_record()) if params["state"] == "present" else plan["overlays"]
     return False, dict(base, changed=True, commands=[step["argv"] for step in ran], overlays=reports,
@@ -279,8 +317,8 @@ def _reports(after: dict, origins: list[dict], record: dict) -> list[dict]:
     return reports
 
 
-def _update_record(directory: LocalDirectory, record: dict, state: str, plan: dict, origins: list[dict], after: dict,
-                   before: dict) -> None:
+def _update_record(directory: LocalDirectory, record: dict, state: str, plan: dict, origins: list[dict], after: dict
+                   ) -> None:
     """Remember, per overlay, its origin and whether this module made the origin read-only."""
     updated = dict(record)
     if state == "present":
@@ -297,8 +335,8 @@ def _update_record(directory: LocalDirectory, record: dict, state: str, plan: di
                     "set_read_only": bool(previous.get("set_read_only")) or origin["device"] in set_ro,
                 }
     else:
-        for name in list(updated):
-            if name not in after and (name in plan.get("removed", []) or name not in before):
-                del updated[name]
+        for name in plan.get("forget", []):
+            if name not in after:
+                updated.pop(name, None)
     if updated != record:
         directory.write_record(updated)

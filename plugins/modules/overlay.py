@@ -179,6 +179,12 @@ refusals:
   type: list
   elements: dict
   sample: [{rule: directory_on_origin, detail: "the file system holding the overlay directory lies on /dev/sdb ..."}]
+undone:
+  description: When a step of making an overlay failed, the commands that took back the steps already run for that
+    overlay (C(blockdev --setrw), C(losetup --detach), C(rm) of its file), in the order run.
+  returned: when a command failed
+  type: list
+  elements: list
 cmd:
   description: The command that failed.
   returned: when a command failed

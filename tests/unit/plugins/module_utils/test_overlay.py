@@ -334,3 +334,25 @@ def test_a_failing_dmsetup_is_reported_with_its_command():
     runner = FakeRunner({"lsblk": LSBLK, "dmsetup table": error})
     failed, result = run_overlay(PARAMS, runner, host_files(), False, FakeDirectory(GIB))
     assert failed and result["rc"] == 1 and result["cmd"] == ["/usr/sbin/dmsetup", "table"]
+
+
+def test_a_failed_create_takes_back_that_overlays_steps():
+    error = CommandError(["/usr/sbin/dmsetup", "create"], 1, "", "device-mapper: reload ioctl failed", "dmsetup exited with 1")
+    runner = FakeRunner({"lsblk": LSBLK, "losetup --find": "/dev/loop3\n", "truncate": "", "blockdev": "", "rm": "",
+                         "losetup --detach": "", "dmsetup create": error, "dmsetup table": "No devices found\n",
+                         "dmsetup status": "No devices found\n"})
+    folder = FakeDirectory(GIB)
+    failed, result = run_overlay(PARAMS, runner, host_files(), False, folder)
+    assert failed and result["rc"] == 1
+    assert result["undone"] == [["/usr/sbin/blockdev", "--setrw", "/dev/ubdb"], ["/usr/sbin/losetup", "--detach", "/dev/loop3"],
+                                ["/usr/sbin/rm", "--force", "--", "/srv/ov/lifeline-overlay-VIRT0001.cow"]]
+    assert folder.written == []
+
+
+def test_absent_for_some_devices_forgets_only_their_record():
+    existing = {"lifeline-overlay-VIRT0001": existing_overlay("98:16")}
+    plan = plan_absent(REQUEST, [origin("VIRT0001", "ubdb", "98:16")], existing, RECORD, MAJMIN)
+    assert plan["forget"] == ["lifeline-overlay-VIRT0001"]
+    after_restart = plan_absent(dict(REQUEST, files={"lifeline-overlay-VIRT0002.cow": True}), None, {}, RECORD, MAJMIN)
+    assert after_restart["forget"] == ["lifeline-overlay-VIRT0001", "lifeline-overlay-VIRT0002"]
+    assert ["rm", "--force", "--", "/srv/ov/lifeline-overlay-VIRT0002.cow"] in [step["argv"] for step in after_restart["steps"]]
