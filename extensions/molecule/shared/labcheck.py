@@ -121,19 +121,29 @@ def module_result(request, tmp_path, module: str, args: dict, environment: dict 
 
     testinfra's host.ansible can neither set the environment nor return a failed module's result.
     """
+    return module_results(request, tmp_path, [(module, args, check)], environment)[0]
+
+
+def module_results(request, tmp_path, calls: list[tuple[str, dict, bool]], environment: dict | None = None) -> list[dict]:
+    """The registered results of several module calls (module, args, check mode), in order, from one playbook.
+
+    One ansible-playbook run costs seconds; calls that need nothing done between them share one.
+    """
     import yaml  # pylint: disable=import-outside-toplevel
 
-    result_file = tmp_path / ("%s-result.json" % module.rsplit(".", 1)[-1])
-    playbook = [{
-        "hosts": "all", "gather_facts": False, "become": True,
-        "tasks": [
+    tasks = []
+    result_files = []
+    for number, (module, args, check) in enumerate(calls):
+        result_file = tmp_path / ("%s-%d-result.json" % (module.rsplit(".", 1)[-1], number))
+        result_files.append(result_file)
+        tasks += [
             {"name": "Run %s" % module, module: args, "check_mode": check, "environment": environment or {},
              "register": "result", "ignore_errors": True},
             {"name": "Keep the result", "ansible.builtin.copy": {"content": "{{ result | to_json }}", "dest": str(result_file)},
              "delegate_to": "localhost", "become": False},
-        ],
-    }]
+        ]
+    playbook = [{"hosts": "all", "gather_facts": False, "become": True, "tasks": tasks}]
     playbook_file = tmp_path / "run-module.yml"
     playbook_file.write_text(yaml.safe_dump(playbook))
     run_playbook(request.config.option.ansible_inventory, str(playbook_file), {})
-    return json.loads(result_file.read_text())
+    return [json.loads(result_file.read_text()) for result_file in result_files]
