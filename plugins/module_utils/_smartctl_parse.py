@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import re
 
+from ansible_collections.lifeline.storage.plugins.module_utils._text import json_with_escapes
+
 # smartctl -n standby,STATUS exits with STATUS when the device would have to spin up. smartctl's
 # exit codes are a bit mask; 3 means "command line did not parse" together with "device open
 # failed", which smartctl never reports together, so 3 cannot be mistaken for another result.
@@ -113,7 +115,8 @@ def parse_smartctl_json_text(stdout: str) -> dict | None:
     whole answer: a smartctl older than 7.0 (no JSON output), or one that printed nothing.
     """
     try:
-        document = json.loads(stdout)
+        # Bytes that are not UTF-8 (a serial, a model) keep the \\xNN the text output would show.
+        document = json.loads(json_with_escapes(stdout))
     except ValueError:
         return None
     smartctl = document.get("smartctl") if isinstance(document, dict) else None
