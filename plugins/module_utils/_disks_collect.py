@@ -7,11 +7,15 @@ loop devices with a backing file), each named by its stable identity, with what 
 it (_disk_probe: one wipefs listing for all devices, one blkid probe per device), what holds it
 (sysfs holders), where it is mounted (/proc/self/mountinfo) and whether it is blank. Nothing
 here writes to a device or reads its bytes.
+
+The blkid probes run a few at a time: each waits on its device (or, on an emulated host, on a
+CPU), and one blkid call cannot probe several devices (it stops at the first that holds nothing).
 """
 
 from __future__ import annotations
 
 import posixpath
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.lifeline.storage.plugins.module_utils._disk_probe import empty_probe, list_signatures, probe_device
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import ParseError
@@ -19,6 +23,9 @@ from ansible_collections.lifeline.storage.plugins.module_utils._findings import 
 from ansible_collections.lifeline.storage.plugins.module_utils._mountinfo_parse import MOUNTINFO_SOURCE, parse_mountinfo
 
 SYS_CLASS_BLOCK = "/sys/class/block"
+# blkid probes at once: enough to overlap the waits of a few devices, few enough not to crowd a
+# small host while the other subsets' tools run.
+PROBE_WORKERS = 4
 _IDENTITY_FIELDS = ("kernel_name", "device", "type", "disk", "size_bytes", "serial", "wwn", "model", "transport",
                     "rotational", "stable_name", "by_id")
 
@@ -176,8 +183,12 @@ def collect_disks(runner, files, identity, options: dict | None = None) -> dict:
     missing, gaps = _missing_tools(runner)
     listings = list_signatures(runner, [entry["device"] for entry in entries]) if "wipefs" not in missing and entries else {}
     unreadable = []
-    for entry in entries:
-        probe = probe_device(runner, entry["device"], listings[entry["device"]]) if listings else empty_probe()
+    if listings:
+        with ThreadPoolExecutor(max_workers=max(1, min(PROBE_WORKERS, len(entries)))) as pool:
+            probes = list(pool.map(lambda entry: probe_device(runner, entry["device"], listings[entry["device"]]), entries))
+    else:
+        probes = [empty_probe() for _entry in entries]
+    for entry, probe in zip(entries, probes):
         entry.update(probe)
         if probe["signatures"] is None and probe["errors"]:
             unreadable.append({"device": entry["device"], "reason": "; ".join(probe["errors"])})

@@ -3,7 +3,8 @@
 """Private to lifeline.storage: gathers the `smart` subset of storage_facts.
 
 Each disk is asked for its power mode first, with smartctl's no-wake option: a disk in standby
-is reported as such and left asleep. Disks are queried in parallel by a bounded pool, so a
+is reported as such and left asleep. The same call reads the rest where smartctl can (see
+_smart_device). Disks are queried in parallel by a bounded pool, so a
 host costs about its slowest disk. No single disk can fail the subset: a disk without SMART,
 one that errors or one that times out is reported with the reason.
 """
@@ -19,6 +20,8 @@ from ansible_collections.lifeline.storage.plugins.module_utils._smart_device imp
     PYSMART_IMPORT_ERROR,
     DiskAsleep,
     check_power_mode,
+    power_state,
+    read_all,
     read_device,
 )
 from ansible_collections.lifeline.storage.plugins.module_utils._smart_health import assess
@@ -74,7 +77,8 @@ def query_disk(runner, identity_record: dict, wake: bool) -> dict:
     entry = _base_entry(identity_record)
     device = identity_record["device"]
     try:
-        power = check_power_mode(runner, device, wake)
+        answer = read_all(runner, device, wake)
+        power = check_power_mode(runner, device, wake) if answer is None else power_state(answer[0], wake)
         if power["standby"]:
             entry.update(query="standby", power_mode=power["power_mode"],
                          reason="the disk is in %s mode; not woken (set smart_wake to read it)" % power["power_mode"])
@@ -90,7 +94,8 @@ def query_disk(runner, identity_record: dict, wake: bool) -> dict:
             detail = "smartctl cannot detect its device type" if power["device_type_unknown"] else "the device has no SMART capability"
             entry.update(query="unsupported", reason="SMART is not available: %s" % detail)
             return entry
-        entry.update(read_device(runner, device, wake, identity_record.get("transport")))
+        preread, device_type = answer if answer is not None else (None, None)
+        entry.update(read_device(runner, device, wake, identity_record.get("transport"), device_type, preread))
         entry["query"] = "read"
         entry["serial"] = entry["serial"] or entry["serial_reported"]
     except DiskAsleep as asleep:

@@ -5,6 +5,12 @@
 pySMART owns the device model and the parsing of smartctl's output. Its smartctl calls are
 routed through the collection's CommandRunner (timeout, C locale, errors that carry the
 command), and unless waking is allowed every call carries smartctl's no-wake option.
+
+A disk costs one smartctl call where smartctl has JSON output (7.0 and later): `--json=o --all`
+checks the power mode before it reads anything, names the device type it detected, and carries
+the text output pySMART parses, which pySMART is then handed instead of running its own type
+detection and `--all`. An older smartctl gets the three calls pySMART alone would make after
+the power check: `-i`, `-d test`, `-d TYPE --all`.
 """
 
 from __future__ import annotations
@@ -14,14 +20,17 @@ import re
 import sys
 import traceback
 
+from ansible_collections.lifeline.storage.plugins.module_utils._command import CommandResult
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError
 from ansible_collections.lifeline.storage.plugins.module_utils._smartctl_parse import (
     NO_WAKE_ARGS,
+    JSON_ALL_ARGS,
     STANDBY_EXIT_STATUS,
     is_standby_result,
     low_power_mode,
     parse_ata_error_count,
     parse_smartctl_info,
+    parse_smartctl_json_text,
 )
 
 # Where the facts role installs pySMART: the default of facts_pysmart_path in
@@ -78,23 +87,29 @@ class DiskAsleep(Exception):
 class RunnerSmartctl(PySmartSmartctl):
     """pySMART's smartctl interface, running every call through the collection's runner.
 
-    Keeps the text of each call so fields pySMART does not model can be read from it.
+    Keeps the text of each call so fields pySMART does not model can be read from it. PREREAD,
+    the answer of a `--json=o --all` call already made for the device, answers pySMART's
+    `--all` call instead of running smartctl again.
     """
 
-    def __init__(self, runner, wake: bool) -> None:
+    def __init__(self, runner, wake: bool, preread: CommandResult | None = None) -> None:
         if PYSMART_IMPORT_ERROR is None:
             super().__init__(smartctl_path="smartctl")
         self._runner = runner
         self._wake = wake
+        self._preread = preread
         self.outputs: list[tuple[list[str], str]] = []
         # The last call's exit status and stderr, for the error when pySMART could not use its answer.
         self.last_rc: int | None = None
         self.last_stderr = ""
 
     def _exec(self, cmd: list[str]) -> tuple[list[str], int]:
-        args = list(cmd[1:]) if self._wake else list(NO_WAKE_ARGS) + list(cmd[1:])
-        # smartctl's exit status is a bit mask of findings, not success or failure.
-        result = self._runner.run("smartctl", args, ok_rcs=tuple(range(256)))
+        if self._preread is not None and "--all" in cmd:
+            result, self._preread = self._preread, None
+        else:
+            args = list(cmd[1:]) if self._wake else list(NO_WAKE_ARGS) + list(cmd[1:])
+            # smartctl's exit status is a bit mask of findings, not success or failure.
+            result = self._runner.run("smartctl", args, ok_rcs=tuple(range(256)))
         # The runner has decoded the output already (bytes that are not UTF-8 as \xNN escapes).
         # pySMART's own decoder is not used: it guesses a code page and drops what is not ASCII.
         output = result.stdout
@@ -105,10 +120,28 @@ class RunnerSmartctl(PySmartSmartctl):
         return output.splitlines(), result.rc
 
 
+def read_all(runner, device: str, wake: bool) -> tuple[CommandResult, str | None] | None:
+    """`smartctl --json=o --all`, with the no-wake option unless WAKE, as (result, device type).
+
+    The result's stdout is smartctl's text output; the device type is the one it opened (None
+    when it opened none). None when this smartctl printed no JSON (older than 7.0).
+    """
+    args = list(JSON_ALL_ARGS) + [device] if wake else list(NO_WAKE_ARGS) + list(JSON_ALL_ARGS) + [device]
+    result = runner.run("smartctl", args, ok_rcs=tuple(range(256)))
+    answer = parse_smartctl_json_text(result.stdout)
+    if answer is None:
+        return None
+    return CommandResult(result.cmd, result.rc, answer["text"], result.stderr), answer["device_type"]
+
+
 def check_power_mode(runner, device: str, wake: bool) -> dict:
     """`smartctl -i`, with the no-wake option unless WAKE: power mode and SMART support."""
     args = ["-i", device] if wake else list(NO_WAKE_ARGS) + ["-i", device]
-    result = runner.run("smartctl", args, ok_rcs=tuple(range(256)))
+    return power_state(runner.run("smartctl", args, ok_rcs=tuple(range(256))), wake)
+
+
+def power_state(result: CommandResult, wake: bool) -> dict:
+    """Power mode and SMART support from a smartctl text answer (`-i`, or `--all`: both begin the same)."""
     info = parse_smartctl_info(result.stdout)
     info["standby"] = not wake and result.rc == STANDBY_EXIT_STATUS and info["power_mode"] is not None
     info["rc"] = result.rc
@@ -316,12 +349,23 @@ def device_facts(device, smartctl_outputs: list[tuple[list[str], str]], transpor
     }
 
 
-def read_device(runner, device_path: str, wake: bool, transport: str | None, interface: str | None = None) -> dict:
+def pysmart_knows_type(device_type: str) -> bool:
+    """True when pySMART accepts DEVICE_TYPE (a smartctl -d type) as a Device's interface."""
+    from pySMART.utils import smartctl_isvalid_type  # pylint: disable=import-outside-toplevel
+    return smartctl_isvalid_type(device_type.lower())
+
+
+def read_device(runner, device_path: str, wake: bool, transport: str | None, interface: str | None = None,
+                preread: CommandResult | None = None) -> dict:
     """Query one disk with pySMART; raises DiskAsleep or CommandError.
 
-    INTERFACE (a smartctl -d type) skips pySMART's detection; None lets it detect.
+    INTERFACE (a smartctl -d type) skips pySMART's detection; None lets it detect. PREREAD, the
+    text answer of `--json=o --all` for this disk, is what pySMART parses instead of running
+    `--all` itself; it is used only with the INTERFACE smartctl detected in that same call.
     """
-    smartctl = RunnerSmartctl(runner, wake)
+    if interface is not None and not pysmart_knows_type(interface):
+        interface = None  # pySMART refuses a type it has no name for; it detects one itself then
+    smartctl = RunnerSmartctl(runner, wake, preread if interface is not None else None)
     device = PySmartDevice(device_path, interface=interface, smartctl=smartctl)
     if device.smartctl_interface is None and not smartctl.outputs:
         raise CommandError(["smartctl", device_path], None, "", "", "pySMART could not open %s" % device_path)

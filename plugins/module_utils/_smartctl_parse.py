@@ -9,13 +9,20 @@ parsers read them from the same smartctl text output.
 
 from __future__ import annotations
 
+import json
 import re
+
+from ansible_collections.lifeline.storage.plugins.module_utils._text import json_with_escapes
 
 # smartctl -n standby,STATUS exits with STATUS when the device would have to spin up. smartctl's
 # exit codes are a bit mask; 3 means "command line did not parse" together with "device open
 # failed", which smartctl never reports together, so 3 cannot be mistaken for another result.
 STANDBY_EXIT_STATUS = 3
 NO_WAKE_ARGS = ("-n", "standby,%d" % STANDBY_EXIT_STATUS)
+# One call per disk: JSON output ("o" adds smartctl's text output to it, line by line) with
+# everything --all reads. The JSON adds the device type smartctl detected; the text is what
+# pySMART parses, the same as smartctl prints without JSON.
+JSON_ALL_ARGS = ("--json=o", "--all")
 
 # "Device is in STANDBY mode, exit(3)", "... STANDBY (OS) mode ...", "... SLEEP mode ...".
 _LOW_POWER_LINE = re.compile(r"^Device is in (?P<mode>[A-Z_]+)(?: \(OS\))? mode", re.MULTILINE)
@@ -98,3 +105,24 @@ def parse_ata_error_count(output: str) -> int | None:
     if _NO_ERRORS_LOGGED.search(output):
         return 0
     return None
+
+
+def parse_smartctl_json_text(stdout: str) -> dict | None:
+    """{text, device_type} from `smartctl --json=o` output, or None when STDOUT is not such output.
+
+    text is smartctl's text output as it prints it without --json; device_type is the type it
+    detected and opened (`sat`, `nvme`, `scsi`, ...), None when it opened none. None for the
+    whole answer: a smartctl older than 7.0 (no JSON output), or one that printed nothing.
+    """
+    try:
+        # Bytes that are not UTF-8 (a serial, a model) keep the \\xNN the text output would show.
+        document = json.loads(json_with_escapes(stdout))
+    except ValueError:
+        return None
+    smartctl = document.get("smartctl") if isinstance(document, dict) else None
+    lines = smartctl.get("output") if isinstance(smartctl, dict) else None
+    if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
+        return None
+    device = document.get("device")
+    device_type = device.get("type") if isinstance(device, dict) else None
+    return {"text": "\n".join(lines) + "\n", "device_type": device_type if isinstance(device_type, str) and device_type else None}

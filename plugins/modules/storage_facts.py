@@ -18,8 +18,9 @@ description:
   - The C(smart) subset (C(ansible_facts.lifeline_smart)) reports every whole disk's SMART data read
     with the pySMART library (identity, power-on hours, temperature, ATA attributes, NVMe health,
     error and self-test logs) and a C(health) verdict from the rule table in the collection's
-    C(docs/smart-health.md). Disks are queried in parallel, each first asked for its power mode with
-    C(smartctl -n standby); a disk in standby is reported and left asleep unless O(smart_wake=true).
+    C(docs/smart-health.md). Disks are queried in parallel, each with one C(smartctl -n standby --json=o --all)
+    that asks for the power mode before it reads anything; a disk in standby is reported and left asleep
+    unless O(smart_wake=true). pySMART parses the text output that call carries.
     A disk without SMART (virtio, some USB bridges) or whose query fails is listed with the reason;
     no single disk fails the module.
   - The C(lvm) subset (C(ansible_facts.lifeline_lvm)) reports every PV, VG and LV from one read-only
@@ -474,7 +475,7 @@ ansible_facts:
               description: How the disk is attached (V(ata), V(sata), V(sas), V(scsi), V(nvme), V(usb), V(megaraid), V(unknown)).
               type: str
             smartctl_type:
-              description: smartctl's device type as pySMART detected it (its C(-d) argument, for example V(sat) or V(nvme)).
+              description: smartctl's device type as smartctl detected it (its C(-d) argument, for example V(sat) or V(nvme)).
               type: str
             capacity_bytes:
               description: Capacity as smartctl reports it.

@@ -10,6 +10,7 @@ collector runs.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 from ansible_collections.lifeline.storage.plugins.module_utils._command import CommandResult
@@ -51,6 +52,8 @@ class ReplayRunner:
         self._binaries = {name: path for name, path in state["binaries"].items() if name not in missing}
         self._commands = list(state["commands"])
         self.history: list[list[str]] = []
+        # Collectors run some commands from worker threads (smart's disks, disks' blkid probes).
+        self._lock = threading.Lock()
 
     def find(self, name: str) -> str | None:
         return self._binaries.get(name)
@@ -61,14 +64,15 @@ class ReplayRunner:
     def run(self, name: str, args: list[str], ok_rcs: tuple = (0,)) -> CommandResult:
         if not self.has(name):
             raise CommandError([name] + args, None, "", "", "%s is not installed on this host" % name)
-        for index, command in enumerate(self._commands):
-            if command["name"] == name and command["args"] == args:
-                del self._commands[index]
-                break
-        else:
-            raise AssertionError("command not in the recording: %s %s" % (name, args))
-        cmd = [self._binaries[name]] + args
-        self.history.append(cmd)
+        with self._lock:
+            for index, command in enumerate(self._commands):
+                if command["name"] == name and command["args"] == args:
+                    del self._commands[index]
+                    break
+            else:
+                raise AssertionError("command not in the recording: %s %s" % (name, args))
+            cmd = [self._binaries[name]] + args
+            self.history.append(cmd)
         if command["rc"] not in ok_rcs:
             raise CommandError(cmd, command["rc"], command["stdout"], command["stderr"], "%s exited with %d" % (name, command["rc"]))
         return CommandResult(cmd, command["rc"], command["stdout"], command["stderr"])

@@ -71,19 +71,35 @@ def test_lab_disks_ide_and_nvme_read_virtio_unsupported():
     assert "cannot detect its device type" in virtio["reason"]
     assert virtio["health"]["status"] == "unknown"
     assert ("SMART_UNSUPPORTED", "VIRT0001") in [(f["code"], f["subject"]) for f in facts["findings"]]
-    # A virtio disk costs one call: the power check tells it has no SMART.
-    assert [call for call in runner.calls if call[-1] == "/dev/vdb"] == [["smartctl", "-n", "standby,3", "-i", "/dev/vdb"]]
+    # Every disk costs one call: it checks the power mode, tells a virtio disk has no SMART and
+    # reads the others.
+    assert sorted(runner.calls) == [["smartctl", "-n", "standby,3", "--json=o", "--all", device]
+                                    for device in ("/dev/nvme0n1", "/dev/sda", "/dev/vdb")]
+
+
+def test_one_call_reads_what_the_three_calls_of_an_older_smartctl_read():
+    """smartctl 7.3's --json=o answer and its -i, -d test and --all answers, recorded on the same disks."""
+    one_call = by_serial(collect_smart(SmartctlReplay(LAB), None, lab_identity(), {}))
+    without_json = AnswersFor("/dev/sda", {"--json=o": (1, OLD_SMARTCTL, "")}, also=("/dev/nvme0n1", "/dev/vdb"))
+    three_calls = by_serial(collect_smart(without_json, None, lab_identity(), {}))
+    for serial in ("IDE0001", "VIRT0001"):
+        assert one_call[serial] == three_calls[serial], serial
+    # The NVMe recordings were made at different times: its read counters moved in between.
+    assert {key: value for key, value in one_call["NVME0001"].items() if key != "nvme"} == \
+        {key: value for key, value in three_calls["NVME0001"].items() if key != "nvme"}
+    assert sorted(call[3:] for call in without_json.calls if call[-1] == "/dev/sda") == [
+        ["--json=o", "--all", "/dev/sda"], ["-d", "sat", "--all", "/dev/sda"], ["-d", "test", "/dev/sda"], ["-i", "/dev/sda"]]
 
 
 def test_every_call_carries_the_no_wake_option():
     runner = SmartctlReplay(LAB)
     collect_smart(runner, None, lab_identity(), {})
-    assert len(runner.calls) == 7  # -i on three disks; -d test and --all on two
+    assert len(runner.calls) == 3  # one --json=o --all on each of the three disks
     for call in runner.calls:
         assert call[1:3] == list(NO_WAKE_ARGS), call
 
 
-def test_standby_disk_is_skipped_after_one_call():
+def test_standby_disk_is_left_asleep_after_one_call():
     runner = SmartctlReplay(STANDBY)
     sleeper = {"kernel_name": "sdc", "type": "disk", "parent": None, "serial": "SLEEPY01", "wwn": None,
                "model": "WDC WD40EFRX", "size_bytes": 4000787030016, "rotational": True, "transport": "sata"}
@@ -92,8 +108,18 @@ def test_standby_disk_is_skipped_after_one_call():
     disk = facts["disks"][0]
     assert (disk["query"], disk["power_mode"]) == ("standby", "standby")
     assert disk["health"]["status"] == "unknown"
-    assert runner.calls == [["smartctl", "-n", "standby,3", "-i", "/dev/sdc"]]
+    assert runner.calls == [["smartctl", "-n", "standby,3", "--json=o", "--all", "/dev/sdc"]]
     assert [f["code"] for f in facts["findings"]] == ["SMART_DISK_STANDBY"]
+
+
+def test_standby_disk_is_left_asleep_by_a_smartctl_without_json():
+    runner = AnswersFor("/dev/sdc", {"--json=o": (1, OLD_SMARTCTL, "")}, directory=STANDBY)
+    sleeper = {"kernel_name": "sdc", "type": "disk", "parent": None, "serial": "SLEEPY01", "wwn": None,
+               "model": "WDC WD40EFRX", "size_bytes": 4000787030016, "rotational": True, "transport": "sata"}
+    facts = collect_smart(runner, None, IdentityMap(build_identity_map([sleeper], {}), None), {})
+    assert (facts["disks"][0]["query"], facts["disks"][0]["power_mode"]) == ("standby", "standby")
+    assert runner.calls == [["smartctl", "-n", "standby,3", "--json=o", "--all", "/dev/sdc"],
+                            ["smartctl", "-n", "standby,3", "-i", "/dev/sdc"]]
 
 
 def test_wake_true_queries_without_the_no_wake_option():
@@ -101,8 +127,7 @@ def test_wake_true_queries_without_the_no_wake_option():
     facts = collect_smart(runner, None, lab_identity(), {"smart_wake": True, "smart_devices": ["IDE0001"]})
     assert [disk["serial"] for disk in facts["disks"]] == ["IDE0001"]
     assert facts["disks"][0]["query"] == "read"
-    assert runner.calls == [["smartctl", "-i", "/dev/sda"], ["smartctl", "-d", "test", "/dev/sda"],
-                            ["smartctl", "-d", "sat", "--all", "/dev/sda"]]
+    assert runner.calls == [["smartctl", "--json=o", "--all", "/dev/sda"]]
 
 
 def test_a_disk_that_errors_is_reported_and_others_still_read():
@@ -112,21 +137,32 @@ def test_a_disk_that_errors_is_reported_and_others_still_read():
     facts = collect_smart(SmartctlReplay(LAB), None, lab_identity((broken,)), {})
     disks = by_serial(facts)
     assert disks["BROKEN01"]["query"] == "error"
-    assert disks["BROKEN01"]["error"]["cmd"] == ["smartctl", "-n", "standby,3", "-i", "/dev/sdz"]
+    assert disks["BROKEN01"]["error"]["cmd"] == ["smartctl", "-n", "standby,3", "--json=o", "--all", "/dev/sdz"]
     assert disks["IDE0001"]["query"] == "read"
     assert "SMART_QUERY_FAILED" in [f["code"] for f in facts["findings"]]
 
 
-class AnswersFor(SmartctlReplay):
-    """The lab's recordings, except that the calls whose arguments end with DEVICE get ANSWER."""
+# What a smartctl older than 7.0 answers to --json=o (its usage error; smartctl 6.6's wording).
+OLD_SMARTCTL = """smartctl 6.6 2016-05-31 r4324 [x86_64-linux-4.19.0-27-amd64] (local build)
+Copyright (C) 2002-16, Bruce Allen, Christian Franke, www.smartmontools.org
 
-    def __init__(self, device: str, answer: dict[str, tuple[int, str, str]]) -> None:
-        super().__init__(LAB)
-        self._device = device
+=======> UNRECOGNIZED OPTION: json=o
+
+Use smartctl -h to get a usage summary
+
+"""
+
+
+class AnswersFor(SmartctlReplay):
+    """The recordings in DIRECTORY, except that the calls whose arguments end with DEVICE (or a device in ALSO) get ANSWER."""
+
+    def __init__(self, device: str, answer: dict[str, tuple[int, str, str]], also: tuple[str, ...] = (), directory=LAB) -> None:
+        super().__init__(directory)
+        self._devices = (device,) + also
         self._answer = answer
 
     def run(self, name, args, ok_rcs=(0,)):
-        if args[-1] == self._device:
+        if args[-1] in self._devices:
             for option, (rc, stdout, stderr) in self._answer.items():
                 if option in args:
                     with self._lock:
@@ -137,7 +173,8 @@ class AnswersFor(SmartctlReplay):
 
 def test_a_smartctl_that_printed_nothing_is_an_error_naming_its_exit_status_not_a_read():
     # What a smartctl that could not start looks like: no output, exit status 127, a shell's complaint.
-    runner = AnswersFor("/dev/vdb", {"-i": (127, "", "sh: 1: exec: /usr/sbin/smartctl: not found\n")})
+    runner = AnswersFor("/dev/vdb", {"--json=o": (127, "", "sh: 1: exec: /usr/sbin/smartctl: not found\n"),
+                                     "-i": (127, "", "sh: 1: exec: /usr/sbin/smartctl: not found\n")})
     disks = by_serial(collect_smart(runner, None, lab_identity(), {}))
     virtio = disks["VIRT0001"]
     assert virtio["query"] == "error", virtio
@@ -149,7 +186,8 @@ def test_a_smartctl_that_printed_nothing_is_an_error_naming_its_exit_status_not_
 
 def test_a_device_pysmart_cannot_type_is_an_error_quoting_smartctl_not_an_empty_read():
     header = (LAB / "-i__dev_sda.txt").read_text().split("=== START")[0]
-    runner = AnswersFor("/dev/sda", {"test": (1, header + "/dev/sda: Device disappeared during detection\n", "")})
+    runner = AnswersFor("/dev/sda", {"--json=o": (1, OLD_SMARTCTL, ""),
+                                     "test": (1, header + "/dev/sda: Device disappeared during detection\n", "")})
     ide = by_serial(collect_smart(runner, None, lab_identity(), {}))["IDE0001"]
     assert ide["query"] == "error", ide
     assert ide["reason"] == ("smartctl detected no device type for /dev/sda (exit status 1): "
@@ -160,7 +198,8 @@ def test_a_device_pysmart_cannot_type_is_an_error_quoting_smartctl_not_an_empty_
 def test_a_detection_that_printed_only_the_banner_names_its_exit_status_and_stderr():
     """Seen in the lab under load: `smartctl -d test` printed its banner and nothing else on stdout."""
     header = (LAB / "-i__dev_sda.txt").read_text().split("=== START")[0]
-    runner = AnswersFor("/dev/sda", {"test": (2, header, "Smartctl open device: /dev/sda failed: No such device\n")})
+    runner = AnswersFor("/dev/sda", {"--json=o": (1, OLD_SMARTCTL, ""),
+                                     "test": (2, header, "Smartctl open device: /dev/sda failed: No such device\n")})
     ide = by_serial(collect_smart(runner, None, lab_identity(), {}))["IDE0001"]
     assert ide["query"] == "error", ide
     assert ide["reason"] == ("smartctl detected no device type for /dev/sda (exit status 2): "

@@ -160,6 +160,20 @@ def test_smartctl_serial_and_model_through_pysmart():
     assert ESCAPED_IN_JSON in serialises(disk)
 
 
+def test_smartctl_json_answer_keeps_the_escapes_of_the_text_answer():
+    calls = []
+
+    def answer(args):
+        calls.append(args)
+        return smartctl_answer(args)
+
+    disk = query_disk(CommandRunner(BytesModule(answer), 5), {"kernel_name": "sda", "device": "/dev/sda", "serial": None,
+                                                              "model": None, "transport": "ata", "by_id": []}, wake=False)
+    assert [args[-3:] for args in calls] == [["--json=o", "--all", "/dev/sda"]]  # read from the JSON answer alone
+    assert disk["model"] == "QEMU " + ESCAPED
+    assert disk["serial_reported"] == "IDE" + ESCAPED + "0001"
+
+
 def test_host_files_decode_contents_names_and_links(tmp_path):
     (tmp_path / "sys").mkdir()
     (tmp_path / "sys" / "label").write_bytes(b"FAT \xe5\xe5\xe5\n")

@@ -79,6 +79,7 @@ from ansible_collections.lifeline.storage.plugins.module_utils._smartctl_parse i
     low_power_mode,
     parse_ata_error_count,
     parse_smartctl_info,
+    parse_smartctl_json_text,
 )
 
 from .test__mdadm_conf_parse import HAND_WRITTEN_EXAMINE_SCAN, HAND_WRITTEN_MDADM_CONF
@@ -379,6 +380,8 @@ TARGETS = [
      lambda: _files("smart/**/*.txt"), (ParseError,), FUZZ_EXAMPLES),
     ("parse_ata_error_count", parse_ata_error_count, text_inputs,
      lambda: _files("smart/**/*.txt"), (ParseError,), FUZZ_EXAMPLES),
+    ("parse_smartctl_json_text", parse_smartctl_json_text, json_inputs,
+     lambda: _files("smart/**/--json=o_*.txt"), (ParseError,), FUZZ_EXAMPLES),
     ("low_power_mode", low_power_mode, text_inputs,
      lambda: _files("smart/standby/*.txt") + _files("smart/lab/-i__*.txt"), (ParseError,), FUZZ_EXAMPLES),
     ("reached_rule_lines", reached_rule_lines, text_inputs,
