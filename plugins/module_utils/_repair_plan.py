@@ -45,6 +45,37 @@ def walk_stack(start: str, devices: list[dict]) -> list[dict]:
     return layers
 
 
+def find_target(request: str, real_device: str | None, devices: list[dict]) -> dict | None:
+    """The disks-facts entry of the file system REQUEST names: a mount point, or a device (REAL_DEVICE: its /dev path
+    with symbolic links resolved, /dev/mapper/vg-lv -> /dev/dm-0)."""
+    for entry in devices:
+        if request in (entry.get("mountpoints") or []):
+            return entry
+    for entry in devices:
+        if real_device and entry["device"] == real_device:
+            return entry
+    return None
+
+
+def file_system_type(entry: dict) -> str | None:
+    """The file system signature on ENTRY (ext4, xfs, ...), or None when it has none or it is unknown."""
+    kinds = [sig["type"] for sig in entry.get("signatures") or [] if sig.get("kind") == "filesystem"]
+    return kinds[0] if len(kinds) == 1 else None
+
+
+def directory_names(real_path: str, devices: list[dict]) -> set[str] | None:
+    """Kernel names of every device beneath the file system that holds REAL_PATH; None when no mount holds it."""
+    best = None
+    for entry in devices:
+        for mount in entry.get("mountpoints") or []:
+            if real_path == mount or real_path.startswith(mount.rstrip("/") + "/"):
+                if best is None or len(mount) > len(best[0]):
+                    best = (mount, entry["kernel_name"])
+    if best is None:
+        return None
+    return {layer["kernel_name"] for layer in walk_stack(best[1], devices)}
+
+
 def _member_events(array: dict, md_facts: dict) -> dict[str, int | None]:
     """Event count of every member of ARRAY, and of superblocks of it outside the running array."""
     events = {member["kernel_name"]: member.get("events") for member in array.get("members") or []}
@@ -169,5 +200,5 @@ def apply_refusals(device: str, confirm: str | None, rehearsal: dict | None, bac
 
 
 def refusal_message(refusals: list[dict]) -> str:
-    return "refused, nothing was written:\n" + "\n".join("%s (%s): %s" % (r["rule"], r["subject"], r["detail"])
-                                                        for r in refusals)
+    lines = ["%s (%s): %s" % (r["rule"], r["subject"], r["detail"]) for r in refusals]
+    return "refused, nothing was written:\n" + "\n".join(lines)

@@ -19,7 +19,7 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "repair"
 
 def recorded(name: str) -> tuple[str, int]:
     text = (FIXTURES / ("%s-1.47.0.txt" % name)).read_text()
-    output, _, rc = text.rpartition("rc=")
+    output, rc = text.rsplit("rc=", 1)
     return output, int(rc)
 
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from ansible_collections.lifeline.storage.plugins.module_utils._repair_plan import (
     apply_refusals,
+    directory_names,
+    file_system_type,
+    find_target,
     directory_refusals,
     stack_refusals,
     step_commands,
@@ -62,41 +65,41 @@ def test_healthy_stack_is_not_refused():
 
 def test_rebuilding_array_is_refused_and_named():
     rebuilding = array(degraded=1, sync={"action": "recover", "pending": None, "percent": 12.5})
-    refusals, _ = stack_refusals(walk_stack("dm-0", DEVICES), facts([rebuilding]))
+    refusals = stack_refusals(walk_stack("dm-0", DEVICES), facts([rebuilding]))[0]
     assert rules(refusals) == [("md_rebuilding", "md0")]
     assert "recover at 12.5%" in refusals[0]["detail"] and "wait until md/sync_action is idle" in refusals[0]["detail"]
 
 
 def test_pending_resync_is_refused():
-    refusals, _ = stack_refusals(walk_stack("dm-0", DEVICES), facts([array(sync={"action": "idle", "pending": "PENDING"})]))
+    refusals = stack_refusals(walk_stack("dm-0", DEVICES), facts([array(sync={"action": "idle", "pending": "PENDING"})]))[0]
     assert rules(refusals) == [("md_rebuilding", "md0")]
 
 
 def test_degraded_with_diverging_events_is_refused_but_degraded_alone_is_not():
     dropped = array(degraded=1, members=[{"kernel_name": "sda1", "events": 40}])
     stray = [{"assembled_as": "md0", "devices": [{"kernel_name": "sdb1", "events": 31}]}]
-    refusals, _ = stack_refusals(walk_stack("dm-0", DEVICES), facts([dropped], stray=stray))
+    refusals = stack_refusals(walk_stack("dm-0", DEVICES), facts([dropped], stray=stray))[0]
     assert rules(refusals) == [("md_degraded_diverging", "md0")]
     assert "sda1=40, sdb1=31" in refusals[0]["detail"]
-    refusals, _ = stack_refusals(walk_stack("dm-0", DEVICES), facts([dropped]))
+    refusals = stack_refusals(walk_stack("dm-0", DEVICES), facts([dropped]))[0]
     assert refusals == []
 
 
 def test_mismatches_from_the_last_check_are_refused():
-    refusals, _ = stack_refusals(walk_stack("dm-0", DEVICES), facts([array(mismatch_cnt=256)]))
+    refusals = stack_refusals(walk_stack("dm-0", DEVICES), facts([array(mismatch_cnt=256)]))[0]
     assert rules(refusals) == [("md_mismatch", "md0")]
     assert "mirror_compare" in refusals[0]["detail"] and "never write repair" in refusals[0]["detail"]
 
 
 def test_failing_disk_beneath_is_refused_and_one_elsewhere_is_not():
-    refusals, _ = stack_refusals(walk_stack("dm-0", DEVICES), facts(health={"sdb": "failing", "sdc": "failing"}))
+    refusals = stack_refusals(walk_stack("dm-0", DEVICES), facts(health={"sdb": "failing", "sdc": "failing"}))[0]
     assert rules(refusals) == [("disk_failing", "sdb")]
     assert "serial S2" in refusals[0]["detail"]
 
 
 def test_every_rule_that_fires_is_listed():
     bad = array(mismatch_cnt=8, sync={"action": "resync", "pending": None, "percent": None})
-    refusals, _ = stack_refusals(walk_stack("dm-0", DEVICES), facts([bad], health={"sda": "failing"}))
+    refusals = stack_refusals(walk_stack("dm-0", DEVICES), facts([bad], health={"sda": "failing"}))[0]
     assert rules(refusals) == [("md_rebuilding", "md0"), ("md_mismatch", "md0"), ("disk_failing", "sda")]
 
 
@@ -110,12 +113,12 @@ def test_unknown_smart_is_reported_not_refused():
 def test_md_facts_missing_refuses_a_stack_with_an_array():
     state = facts()
     state["lifeline_md"] = {"available": False, "error": "mdadm missing"}
-    refusals, _ = stack_refusals(walk_stack("dm-0", DEVICES), state)
+    refusals = stack_refusals(walk_stack("dm-0", DEVICES), state)[0]
     assert rules(refusals) == [("md_unknown", "md0")]
 
 
 def test_device_the_facts_do_not_know_is_refused():
-    refusals, _ = stack_refusals(walk_stack("dm-9", DEVICES), facts([]))
+    refusals = stack_refusals(walk_stack("dm-9", DEVICES), facts([]))[0]
     assert rules(refusals) == [("stack_unknown", "dm-9")]
 
 
@@ -141,3 +144,15 @@ def test_apply_needs_confirmation_rehearsal_and_backup():
     assert [r["rule"] for r in apply_refusals("/dev/dm-0", "/dev/dm-0", rehearsal, backup, "r2")] == ["not_rehearsed"]
     other = dict(rehearsal, origin="/dev/dm-1")
     assert [r["rule"] for r in apply_refusals("/dev/dm-0", "/dev/dm-0", other, backup, "r1")] == ["not_rehearsed"]
+
+
+def test_target_by_mount_point_or_device_and_its_type():
+    devices = [dict(DEVICES[0], mountpoints=["/srv/data"], signatures=[{"type": "ext4", "kind": "filesystem"}]),
+               dict(DEVICES[6], mountpoints=["/"], signatures=[{"type": "xfs", "kind": "filesystem"}])] + DEVICES[1:6]
+    assert find_target("/srv/data", None, devices)["kernel_name"] == "dm-0"
+    assert find_target("/dev/mapper/vg-data", "/dev/dm-0", devices)["kernel_name"] == "dm-0"
+    assert find_target("/dev/nothing", "/dev/nothing", devices) is None
+    assert file_system_type(devices[0]) == "ext4"
+    assert file_system_type({"signatures": None}) is None
+    assert directory_names("/srv/data/backups", devices) == {"dm-0", "md0", "sda1", "sdb1", "sda", "sdb"}
+    assert directory_names("/var/tmp", devices) == {"sdc"}
