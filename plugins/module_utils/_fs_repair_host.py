@@ -16,9 +16,10 @@ import time
 
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError
 from ansible_collections.lifeline.storage.plugins.module_utils._fsck_report import (
+    NOT_A_FILE,
+    UNREADABLE,
     compare_listings,
     interpret,
-    parse_listing,
 )
 from ansible_collections.lifeline.storage.plugins.module_utils._overlay_host import OverlayError, OverlayHost
 from ansible_collections.lifeline.storage.plugins.module_utils._repair_plan import (
@@ -92,6 +93,36 @@ def _run_fsck(runner, fstype: str, argv: list[str], no_modify: bool) -> dict:
             "report": interpret(fstype, output, result.rc, no_modify), "seconds": round(time.monotonic() - started, 1)}
 
 
+def walk_listing(root: str) -> tuple[dict[str, int], str | None]:
+    """Every path below ROOT on ROOT's file system: its size for a regular file, NOT_A_FILE, or UNREADABLE when the
+    directory names it but its inode cannot be read (a damaged inode). Also the directories that could not be read."""
+    listing: dict[str, int] = {}
+    unread: list[str] = []
+    device = os.lstat(root).st_dev
+    todo = [""]
+    while todo:
+        relative = todo.pop()
+        try:
+            entries = list(os.scandir(os.path.join(root, relative) if relative else root))
+        except OSError as error:
+            unread.append("%s: %s" % (relative or "/", error.strerror))
+            continue
+        for entry in entries:
+            path = posixpath.join(relative, entry.name) if relative else entry.name
+            try:
+                status = entry.stat(follow_symlinks=False)
+            except OSError:
+                listing[path] = UNREADABLE
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                listing[path] = NOT_A_FILE
+                if status.st_dev == device:
+                    todo.append(path)
+            else:
+                listing[path] = status.st_size if entry.is_file(follow_symlinks=False) else NOT_A_FILE
+    return listing, ("directories that could not be read: " + "; ".join(sorted(unread))) if unread else None
+
+
 def _listing(runner, device: str, fstype: str) -> tuple[dict | None, str | None]:
     """Every path on DEVICE with its size, read from a read-only mount of it (an overlay: nothing reaches the origin)."""
     mount_point = tempfile.mkdtemp(prefix="lifeline-repair-")
@@ -101,9 +132,7 @@ def _listing(runner, device: str, fstype: str) -> tuple[dict | None, str | None]
         except CommandError as error:
             return None, "could not mount %s read-only: %s" % (device, (error.stderr or str(error)).strip())
         try:
-            listed = runner.run("find", [mount_point, "-xdev", "-mindepth", "1", "-printf", "%y %s %P\\0"], ok_rcs=(0, 1))
-            # find goes on past a directory it cannot read (rc 1); the listing is then partial, and said so.
-            return parse_listing(listed.stdout), ("find: " + listed.stderr.strip()) if listed.rc else None
+            return walk_listing(mount_point)
         finally:
             runner.run("umount", [mount_point])
     finally:

@@ -111,33 +111,37 @@ def interpret(fstype: str, output: str, rc: int, no_modify: bool) -> dict:
     return interpret_e2fsck(output, rc)
 
 
-def parse_listing(text: str) -> dict[str, int]:
-    """`find . -xdev -printf '%y %s %P\\0'` output: path -> size in bytes (-1 for anything but a file)."""
-    listing: dict[str, int] = {}
-    for record in text.split("\0"):
-        if not record:
-            continue
-        kind, size, path = record.split(" ", 2)
-        listing[path] = int(size) if kind == "f" else -1
-    return listing
+# A listing maps each path to its size in bytes; these stand for entries that are not regular files.
+NOT_A_FILE = -1
+UNREADABLE = -2
 
 
 def compare_listings(before: dict[str, int] | None, after: dict[str, int] | None) -> dict:
-    """Files and bytes before and after, paths that disappeared or changed size, and what lost+found holds after."""
+    """Files and bytes before and after, paths that disappeared or changed size, and what lost+found holds after.
+
+    A path whose inode could not be read (UNREADABLE: its directory entry is there, the inode is
+    damaged) counts as a file of unknown size, and is listed in unreadable_before or _after.
+    """
     if before is None or after is None:
         return {"files_before": None, "bytes_before": None, "files_after": None, "bytes_after": None,
-                "disappeared": None, "resized": None, "lost_found_after": None}
+                "disappeared": None, "resized": None, "lost_found_after": None,
+                "unreadable_before": None, "unreadable_after": None}
 
     def files(listing: dict[str, int]) -> dict[str, int]:
-        return {path: size for path, size in listing.items() if size >= 0}
+        return {path: size for path, size in listing.items() if size != NOT_A_FILE}
+
+    def total(listing: dict[str, int]) -> int:
+        return sum(size for size in listing.values() if size >= 0)
 
     old, new = files(before), files(after)
     return {
         "files_before": len(old),
-        "bytes_before": sum(old.values()),
+        "bytes_before": total(old),
         "files_after": len(new),
-        "bytes_after": sum(new.values()),
+        "bytes_after": total(new),
         "disappeared": sorted(path for path in before if path not in after),
-        "resized": sorted(path for path in old if path in new and new[path] != old[path]),
+        "resized": sorted(path for path in old if path in new and new[path] != old[path] and min(old[path], new[path]) >= 0),
         "lost_found_after": sorted(path for path in after if path.startswith("lost+found/")),
+        "unreadable_before": sorted(path for path, size in before.items() if size == UNREADABLE),
+        "unreadable_after": sorted(path for path, size in after.items() if size == UNREADABLE),
     }

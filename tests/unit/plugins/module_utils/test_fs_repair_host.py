@@ -36,8 +36,8 @@ def stack(sync_action: str = "idle", mountpoints=None) -> dict:
         {"kernel_name": "sdb", "device": "/dev/sdb", "type": "disk", "slaves": [], "disk": "sdb", "serial": "S2",
          "mountpoints": [], "signatures": []},
     ]
-    arrays = [{"name": "md0", "degraded": 0, "mismatch_cnt": 0, "sync": {"action": sync_action, "pending": None,
-                                                                          "percent": 40.0 if sync_action != "idle" else None},
+    sync = {"action": sync_action, "pending": None, "percent": 40.0 if sync_action != "idle" else None}
+    arrays = [{"name": "md0", "degraded": 0, "mismatch_cnt": 0, "sync": sync,
                "members": [{"kernel_name": "sda", "events": 9}, {"kernel_name": "sdb", "events": 9}]}]
     return {"lifeline_disks": {"available": True, "devices": devices},
             "lifeline_md": {"available": True, "arrays": arrays, "stray_superblocks": []},
@@ -103,3 +103,11 @@ def test_apply_with_a_backup_whose_file_changed_is_refused(facts, tmp_path):
     failed, result = _fs_repair_host.run_fs_repair(
         params("apply", confirm_device="/dev/md0", rehearsal=rehearsal, backup=backup), runner, None, False)
     assert failed and [r["rule"] for r in result["refusals"]] == ["no_backup"] and runner.commands == []
+
+
+def test_walk_lists_sizes_directories_and_links(tmp_path):
+    (tmp_path / "home" / "alice").mkdir(parents=True)
+    (tmp_path / "home" / "alice" / "doc").write_bytes(b"x" * 300)
+    (tmp_path / "link").symlink_to("home/missing")
+    listing, error = _fs_repair_host.walk_listing(str(tmp_path))
+    assert listing == {"home": -1, "home/alice": -1, "home/alice/doc": 300, "link": -1} and error is None

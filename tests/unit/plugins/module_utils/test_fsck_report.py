@@ -11,7 +11,6 @@ from ansible_collections.lifeline.storage.plugins.module_utils._fsck_report impo
     e2fsck_status,
     interpret,
     interpret_xfs_repair,
-    parse_listing,
 )
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "repair"
@@ -76,12 +75,13 @@ def test_xfs_exit_status_words():
     assert moved["lost_found"] == [131]
 
 
-def test_listing_comparison_names_lost_paths():
-    before = parse_listing("d 1024 home\0f 3000 home/a\0f 3000 home/b\0f 10 etc/hosts\0")
-    after = parse_listing("d 1024 home\0f 3000 home/a\0f 12 etc/hosts\0d 12288 lost+found\0f 3000 lost+found/#23\0")
+def test_listing_comparison_names_lost_and_unreadable_paths():
+    before = {"home": -1, "home/a": 3000, "home/b": -2, "etc/hosts": 10}
+    after = {"home": -1, "home/a": 3000, "etc/hosts": 12, "lost+found": -1, "lost+found/#23": 3000}
     result = compare_listings(before, after)
-    assert result == {"files_before": 3, "bytes_before": 6010, "files_after": 3, "bytes_after": 6012,
-                      "disappeared": ["home/b"], "resized": ["etc/hosts"], "lost_found_after": ["lost+found/#23"]}
+    assert result == {"files_before": 3, "bytes_before": 3010, "files_after": 3, "bytes_after": 6012,
+                      "disappeared": ["home/b"], "resized": ["etc/hosts"], "lost_found_after": ["lost+found/#23"],
+                      "unreadable_before": ["home/b"], "unreadable_after": []}
 
 
 def test_listing_that_could_not_be_read_is_unknown():
