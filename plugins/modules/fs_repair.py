@@ -151,7 +151,7 @@ rehearsal:
       C(run_id), C(step).
     - C(changes) - C(files_before), C(bytes_before), C(files_after), C(bytes_after), C(disappeared), C(resized),
       C(lost_found_after), C(unreadable_before) and C(unreadable_after) (paths a directory names whose inode cannot
-      be read: a damaged inode); V(null) values when the overlay could not be mounted (see C(listing_errors)).
+      be read, a damaged inode); V(null) values when the overlay could not be mounted (see C(listing_errors)).
   returned: when O(step=rehearse) ran
   type: dict
 repair:
