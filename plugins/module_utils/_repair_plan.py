@@ -152,8 +152,9 @@ def stack_refusals(layers: list[dict], facts: dict) -> tuple[list[dict], list[di
                 "or replace it as a member and let md rebuild; a repair reads and writes every metadata block and "
                 "can finish the disk" % (layer["device"], layer.get("serial"), reasons)))
         elif status in (None, "unknown"):
-            unknowns.append({"subject": layer["kernel_name"], "detail": "SMART health of %s is unknown%s" % (
-                layer["device"], ": " + smart["error"] if smart.get("error") else "")})
+            unknowns.append({"subject": layer["kernel_name"], "detail": "SMART health of %s is unknown" % layer["device"]})
+    if unknowns and smart.get("error"):
+        unknowns.insert(0, {"subject": "smart", "detail": "the smart facts are incomplete: %s" % smart["error"]})
     return refusals, unknowns
 
 

@@ -77,7 +77,7 @@ def test_check_mode_shows_the_commands_and_runs_none(facts):
     failed, result = _fs_repair_host.run_fs_repair(params("check"), runner, None, True)
     assert not failed and runner.commands == []
     assert result["commands"]["check"] == ["e2fsck", "-f", "-n", "/dev/md0"]
-    assert [unknown["subject"] for unknown in result["unknowns"]] == ["sda", "sdb"]
+    assert [unknown["subject"] for unknown in result["unknowns"]] == ["smart", "sda", "sdb"]
 
 
 def test_check_reports_what_e2fsck_found(facts):

@@ -107,7 +107,8 @@ def test_unknown_smart_is_reported_not_refused():
     state = facts()
     state["lifeline_smart"] = {"available": False, "error": "smartctl is not installed", "disks": []}
     refusals, unknowns = stack_refusals(walk_stack("dm-0", DEVICES), state)
-    assert refusals == [] and [unknown["subject"] for unknown in unknowns] == ["sda", "sdb"]
+    assert refusals == [] and [unknown["subject"] for unknown in unknowns] == ["smart", "sda", "sdb"]
+    assert unknowns[0]["detail"] == "the smart facts are incomplete: smartctl is not installed"
 
 
 def test_md_facts_missing_refuses_a_stack_with_an_array():
