@@ -19,8 +19,8 @@ def test_argument_spec_and_defaults_name_the_same_options_with_the_same_values()
     assert optional == set(defaults)
     for name, value in defaults.items():
         assert spec()[name].get("default") == value, name
-    assert {name for name, option in spec().items() if option.get("required")} == {"repair_filesystem",
-                                                                                  "repair_backup_directory"}
+    required = {name for name, option in spec().items() if option.get("required")}
+    assert required == {"repair_filesystem", "repair_backup_directory"}
 
 
 def test_only_the_apply_task_can_write_to_the_stack_and_it_needs_the_confirmation() -> None:
