@@ -5,6 +5,9 @@ file's inode, and overwrote the block holding doc20's inode with random bytes. T
 name exactly the files whose inodes were in that block, and leave the disk's sha256 as it was;
 the apply step must refuse without a rehearsal of its own run, and repair the disk when confirmed.
 A RAID1 recovering a member (throttled) under another ext4 must be refused, naming the array.
+A 3-way RAID1 with one member overwritten while stopped (event counts equal) must be refused for its
+mismatches; after the runbook's fix (that member failed, removed, added back, rebuilt, checked
+again) the rehearsal must find nothing to fix, and after the repair every file's sha256 matches.
 The tests run in this file's order."""
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from labcheck import by_id_path, hash_devices, module_result, run_playbook, sh
 BACKUP_DIR = "/var/tmp/lab-repair-backup"
 OVERLAY_DIR = "/var/tmp/lab-overlays"
 RECOVERING = "/dev/md/lab-repair"
+STALE = "/dev/md/lab-stale"
 PLAYBOOK = str(Path(os.environ["MOLECULE_PROJECT_DIRECTORY"]) / "extensions/molecule/repair_rehearsal/run_repair.yml")
 
 
@@ -112,15 +116,65 @@ def test_a_recovering_raid1_beneath_is_refused_by_name_and_no_hash_changes(host,
                  % (RECOVERING, second, second, second, RECOVERING, second))
         md = sh(host, "basename $(readlink -f %s)" % RECOVERING).strip()
         assert sh(host, "cat /sys/block/%s/md/sync_action" % md).strip() == "recover"
-        before = hash_devices(host, [RECOVERING, first])
+        # Only the array: md itself rewrites its members' superblocks while it recovers.
+        before = hash_devices(host, [RECOVERING])
         found = run_role(request, tmp_path, repair_filesystem=RECOVERING)
         assert found["failed"] is True and found["task"] == "Stop on what stands against a repair", found
         message = found["result"]["msg"]
         assert "md_rebuilding (%s)" % md in message and "recover" in message and "wait until" in message, message
-        assert hash_devices(host, [RECOVERING, first]) == before
+        assert hash_devices(host, [RECOVERING]) == before
         assert sh(host, "cat /sys/block/%s/md/sync_action" % md).strip() == "recover"
         assert "lifeline-overlay" not in sh(host, "dmsetup ls")
         assert sh(host, "ls %s" % BACKUP_DIR).count(md) == 0
     finally:
         sh(host, "echo %s > /proc/sys/dev/raid/speed_limit_max" % speed)
         sh(host, "mdadm --stop %s 2>&1 || true" % RECOVERING)
+
+
+def test_a_stale_mirror_member_is_refused_then_after_the_runbook_the_repair_loses_nothing(host, request, tmp_path):
+    members = [by_id_path(serial) for serial in ("VIRT0002", "VIRT0003", "VIRT0004")]
+    stale = members[2]
+    sh(host, "mdadm --zero-superblock %s 2>&1 || true" % " ".join(members))
+    sh(host, "mdadm --create %s --run --metadata=1.2 --level=1 --raid-devices=3 %s 2>&1 && mdadm --wait %s || true"
+             % (STALE, " ".join(members), STALE))
+    try:
+        md = sh(host, "basename $(readlink -f %s)" % STALE).strip()
+        sh(host, "mkfs.ext4 -q -F -b 4096 %s && mount %s /mnt/lab-repair && for i in $(seq -w 1 20); do "
+                 "head -c 65536 /dev/urandom > /mnt/lab-repair/f$i; done && "
+                 "(cd /mnt/lab-repair && sha256sum f*) > /root/stale.sha256" % (STALE, STALE))
+        # After the unmount: ext4 allocates the blocks of a new file only when it writes it back.
+        sh(host, "umount /mnt/lab-repair")
+        first_block = int(sh(host, "debugfs -R 'blocks /f01' %s 2>/dev/null" % STALE).split()[0])
+        sh(host, "mdadm --stop %s" % STALE)
+        # Overwrite 1 MiB of the stale member's copy of f01 and what follows, while the array is stopped:
+        # its event count stays equal to the others'.
+        offset = int(sh(host, "mdadm --examine %s | awk '/Data Offset :/ {print $4}'" % stale)) * 512 + first_block * 4096
+        sh(host, "dd if=/dev/urandom of=%s bs=64K seek=%d count=16 oflag=direct,seek_bytes conv=notrunc status=none"
+                 % (stale, offset))
+        sh(host, "mdadm --assemble %s %s 2>&1 && mdadm --readwrite %s" % (STALE, " ".join(members), STALE))
+        checked = module_result(request, tmp_path, "lifeline.storage.md_check", {"array": STALE, "poll_seconds": 0.5})
+        assert checked["mismatch_cnt"] > 0, checked
+        before = hash_devices(host, members)
+        refused = run_role(request, tmp_path, repair_filesystem=STALE)
+        assert refused["failed"] is True and "md_mismatch (%s)" % md in refused["result"]["msg"], refused
+        assert hash_devices(host, members) == before
+        # The runbook: fail and remove the member that disagrees, add it back, let md rebuild it, check again.
+        sh(host, "mdadm %s --fail %s --remove %s 2>&1 && mdadm --zero-superblock %s && mdadm %s --add %s 2>&1 && "
+                 "sleep 1 && mdadm --wait %s || true" % (STALE, stale, stale, stale, STALE, stale, STALE))
+        rechecked = module_result(request, tmp_path, "lifeline.storage.md_check", {"array": STALE, "poll_seconds": 0.5})
+        assert rechecked["mismatch_cnt"] == 0, rechecked
+        before = hash_devices(host, members)
+        rehearsed = run_role(request, tmp_path, repair_filesystem=STALE)
+        assert rehearsed["failed"] is False, rehearsed
+        rehearsal = rehearsed["repair_result"]["rehearsal"]
+        assert rehearsal["rc"] == 0 and rehearsal["report"]["fixes"] == [], rehearsal
+        assert rehearsal["changes"]["disappeared"] == [] and rehearsal["changes"]["resized"] == []
+        assert rehearsal["changes"]["files_before"] == rehearsal["changes"]["files_after"] == 20
+        assert hash_devices(host, members) == before
+        device = "/dev/" + md
+        applied = run_role(request, tmp_path, repair_filesystem=STALE, repair_confirm_device=device)
+        assert applied["failed"] is False and applied["repair_result"]["repair"]["rc"] == 0, applied
+        sh(host, "mount -o ro %s /mnt/lab-repair && cd /mnt/lab-repair && sha256sum --quiet -c /root/stale.sha256; "
+                 "status=$?; cd / && umount /mnt/lab-repair && exit $status" % STALE)
+    finally:
+        sh(host, "umount /mnt/lab-repair 2>/dev/null; mdadm --stop %s 2>&1 || true" % STALE)
