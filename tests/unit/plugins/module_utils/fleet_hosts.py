@@ -15,31 +15,17 @@ from __future__ import annotations
 import copy
 from functools import lru_cache
 
-from ansible_collections.lifeline.storage.plugins.module_utils._identity import IdentityMap, build_identity_map
 from ansible_collections.lifeline.storage.plugins.module_utils._smart_collect import collect_smart
 from ansible_collections.lifeline.storage.plugins.module_utils._smart_device import read_device
 from ansible_collections.lifeline.storage.plugins.module_utils._smart_health import assess
 
 from .recorded_host import load_host
-from .smartctl_replay import FIXTURES, SmartctlReplay
-
-
-def _lab_identity() -> IdentityMap:
-    records = [
-        {"kernel_name": "sda", "type": "disk", "parent": None, "serial": "IDE0001", "wwn": None,
-         "model": "QEMU HARDDISK", "size_bytes": 536870912, "rotational": True, "transport": "ata"},
-        {"kernel_name": "nvme0n1", "type": "disk", "parent": None, "serial": "NVME0001", "wwn": None,
-         "model": "QEMU NVMe Ctrl", "size_bytes": 536870912, "rotational": False, "transport": "nvme"},
-        {"kernel_name": "vdb", "type": "disk", "parent": None, "serial": "VIRT0001", "wwn": None,
-         "model": None, "size_bytes": 536870912, "rotational": True, "transport": None},
-    ]
-    by_id = {"ata-QEMU_HARDDISK_IDE0001": "sda", "nvme-QEMU_NVMe_Ctrl_NVME0001": "nvme0n1", "virtio-VIRT0001": "vdb"}
-    return IdentityMap(build_identity_map(records, by_id), None)
+from .smartctl_replay import FIXTURES, SmartctlReplay, lab_identity
 
 
 @lru_cache(maxsize=None)
 def _lab_smart() -> dict:
-    return collect_smart(SmartctlReplay(FIXTURES / "lab"), None, _lab_identity(), {})
+    return collect_smart(SmartctlReplay(FIXTURES / "lab"), None, lab_identity(), {})
 
 
 @lru_cache(maxsize=None)

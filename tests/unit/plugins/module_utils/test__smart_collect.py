@@ -15,28 +15,10 @@ from ansible_collections.lifeline.storage.plugins.module_utils import _smart_col
 from ansible_collections.lifeline.storage.plugins.module_utils._smart_collect import collect_smart, select_disks
 from ansible_collections.lifeline.storage.plugins.module_utils._smartctl_parse import NO_WAKE_ARGS
 
-from .smartctl_replay import FIXTURES, SmartctlReplay
+from .smartctl_replay import FIXTURES, SmartctlReplay, lab_identity
 
 LAB = FIXTURES / "lab"
 STANDBY = FIXTURES / "standby"
-
-
-def lab_identity(extra: tuple[dict, ...] = ()) -> IdentityMap:
-    """The lab guest's disks as lsblk and /dev/disk/by-id describe them."""
-    records = [
-        {"kernel_name": "sda", "type": "disk", "parent": None, "serial": "IDE0001", "wwn": None,
-         "model": "QEMU HARDDISK", "size_bytes": 536870912, "rotational": True, "transport": "ata"},
-        {"kernel_name": "nvme0n1", "type": "disk", "parent": None, "serial": "NVME0001", "wwn": None,
-         "model": "QEMU NVMe Ctrl", "size_bytes": 536870912, "rotational": False, "transport": "nvme"},
-        {"kernel_name": "vdb", "type": "disk", "parent": None, "serial": "VIRT0001", "wwn": None,
-         "model": None, "size_bytes": 536870912, "rotational": True, "transport": None},
-        {"kernel_name": "vdb1", "type": "part", "parent": "vdb", "serial": None, "wwn": None,
-         "model": None, "size_bytes": 1048576, "rotational": True, "transport": None},
-        {"kernel_name": "md0", "type": "raid1", "parent": "vdb1", "serial": None, "wwn": None,
-         "model": None, "size_bytes": 1048576, "rotational": True, "transport": None},
-    ] + list(extra)
-    by_id = {"ata-QEMU_HARDDISK_IDE0001": "sda", "nvme-QEMU_NVMe_Ctrl_NVME0001": "nvme0n1", "virtio-VIRT0001": "vdb"}
-    return IdentityMap(build_identity_map(records, by_id), None)
 
 
 def by_serial(facts: dict) -> dict[str, dict]:
