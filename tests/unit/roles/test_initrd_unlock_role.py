@@ -7,6 +7,8 @@ directory, where a fake ipconfig fails a given number of times and moves a fake 
 
 from __future__ import annotations
 
+import os
+import pty
 import shutil
 import subprocess
 from pathlib import Path
@@ -171,6 +173,33 @@ def test_it_says_it_waits_once_then_once_a_minute_each_time_on_a_line_of_its_own
                     "IP-Config: attempt with -t 2 -c dhcp -d eth0"]
     # Each message starts a new line: a passphrase prompt may be waiting on the console's current one.
     assert done.stderr.count("\nlifeline-initrd-unlock:") == 3
+
+
+def test_under_busybox_on_a_terminal_each_message_is_one_write(wrapper: Path, tmp_path: Path) -> None:
+    """The initramfs runs the wrapper with busybox sh, its stderr the console, where cryptroot's
+    passphrase prompt waits without a newline. A message split over two writes lets the prompt
+    in between and ends up on the prompt's line; one write per message cannot."""
+    missing = [tool for tool in ("busybox", "strace") if shutil.which(tool) is None]
+    if missing:
+        pytest.fail("%s not installed: tests/lab/install-deps installs them" % " and ".join(missing))
+    trace = tmp_path / "writes.trace"
+    console, terminal = pty.openpty()
+    try:
+        (wrapper / "failures_left").write_text("1000\n")
+        done = subprocess.run(["strace", "-f", "-qq", "-e", "trace=write", "-s", "512", "-o", str(trace),
+                               "busybox", "sh", str(wrapper / "ipconfig"), "-t", "2", "-c", "dhcp", "-d", "eth0"],
+                              env={"ROOT": str(wrapper), "PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=terminal, timeout=60, check=False)
+    finally:
+        os.close(terminal)
+        os.close(console)
+    assert done.returncode != 0  # it gave up at 100 s, after the three messages below
+    writes = [line for line in trace.read_text().splitlines() if line.split(None, 1)[-1].startswith("write(")]
+    said = [line for line in writes if "lifeline-initrd-unlock" in line]
+    assert len(said) == 3, writes
+    for line in said:
+        text = line.split(", ", 1)[1]
+        assert text.startswith('"\\nlifeline-initrd-unlock: ') and '\\n", ' in text, line
 
 
 def test_without_the_retry_policy_the_hook_still_keeps_only_the_offered_host_key(tmp_path: Path) -> None:
