@@ -330,6 +330,15 @@ def test_every_scenario_runs_on_exactly_one_backend_and_default_on_each_that_boo
     assert "default" in groups["uml"] and "default" in groups["qemu"]
 
 
+def test_the_scenarios_that_leave_no_usable_guest_are_last_in_their_group() -> None:
+    """initrd_unlock stops a guest stuck at a passphrase prompt; initrd_unlock_dracut swaps the builder."""
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    groups = yaml.safe_load((LAB_DIR / "backends.yml").read_text())
+    assert groups["qemu_initrd"][-1] == "initrd_unlock"
+    assert groups["uml_initrd"][-1] == "initrd_unlock_dracut"
+
+
 def test_stopping_ends_the_relay_this_state_dir_started_from_any_copy_of_the_collection(tmp_path: Path) -> None:
     """A run stopped by a script from another copy of the collection must still end the relay (it once stayed)."""
     relay_copy = tmp_path / "elsewhere" / "labrelay.py"
