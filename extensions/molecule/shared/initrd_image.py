@@ -9,6 +9,7 @@ role's configuration files.
 from __future__ import annotations
 
 import os
+import shlex
 import time
 from pathlib import Path
 
@@ -67,19 +68,15 @@ def image_volumes(host) -> list[str]:
 def add_volume_after_the_first_run(host) -> None:
     """What an operator does after the role ran: a new LUKS volume on VIRT0002 in crypttab with `initramfs`.
 
-    4 MiB of random data are written into it and their sha256 kept in SECOND_DATA, so a later
-    unlock can show the volume's content intact. The build log is emptied: builds() then counts
-    what the next run builds.
+    add-luks-volume.sh (also run by the qemu guest's prepare, before the role) writes 4 MiB of
+    random data into it and keeps their sha256 in SECOND_DATA. The build log is emptied: builds()
+    then counts what the next run builds.
     """
     assert image_volumes(host) == ["labvault"]
     disk = sh(host, "readlink -f %s" % by_id_path("VIRT0002")).strip()
-    sh(host, "set -e; printf '%%s' '%s' | cryptsetup luksFormat --batch-mode --type luks2 --pbkdf pbkdf2 "
-             "--pbkdf-force-iterations 1000 %s -; printf '%%s' '%s' | cryptsetup open %s %s -; "
-             "dd if=/dev/urandom of=/dev/mapper/%s bs=1M count=4 oflag=direct status=none; "
-             "dd if=/dev/mapper/%s bs=1M count=4 iflag=direct status=none | sha256sum > %s; cryptsetup close %s; "
-             "echo \"%s UUID=$(cryptsetup luksUUID %s) none luks,initramfs\" >> /etc/crypttab"
-             % (PASSPHRASE, disk, PASSPHRASE, disk, SECOND_VOLUME, SECOND_VOLUME, SECOND_VOLUME, SECOND_DATA,
-                SECOND_VOLUME, SECOND_VOLUME, disk))
+    script = (Path(__file__).resolve().parent / "add-luks-volume.sh").read_text()
+    sh(host, "PASSPHRASE=%s bash -c %s add-luks-volume %s %s %s"
+             % (shlex.quote(PASSPHRASE), shlex.quote(script), disk, SECOND_VOLUME, SECOND_DATA))
     sh(host, ": > %s" % BUILD_LOG)
 
 
