@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # add-luks-volume.sh DISK NAME DATA_FILE (passphrase in $PASSPHRASE): what an operator does to
 # add an encrypted volume the initramfs must unlock. A LUKS2 volume on DISK, 4 MiB of random data
 # written into it and their sha256 kept in DATA_FILE (so an unlock can show the content intact),
