@@ -172,7 +172,7 @@ def test_smartctl_json_answer_keeps_the_escapes_of_the_text_answer():
         return smartctl_answer(args)
 
     disk = query_disk(bytes_runner(answer), {"kernel_name": "sda", "device": "/dev/sda", "serial": None,
-                                                              "model": None, "transport": "ata", "by_id": []}, wake=False)
+                                             "model": None, "transport": "ata", "by_id": []}, wake=False)
     assert [args[-3:] for args in calls] == [["--json=o", "--all", "/dev/sda"]]  # read from the JSON answer alone
     assert disk["model"] == "QEMU " + ESCAPED
     assert disk["serial_reported"] == "IDE" + ESCAPED + "0001"
