@@ -148,7 +148,7 @@ def test_slow_command_is_killed_and_reported_with_its_command_and_bound():
     sleep = HostModule().get_bin_path("sleep")
     assert str(raised.value) == "%s 30 timed out after 1 s" % sleep
     assert raised.value.cmd == [sleep, "30"] and raised.value.rc == -15  # SIGTERM was enough
-    assert 1 <= elapsed < 4
+    assert 1 <= elapsed < 10  # sleep would have run 30 s
 
 
 def test_timeout_keeps_what_the_command_printed_before_it_was_stopped():
@@ -168,7 +168,7 @@ def test_a_group_that_ignores_sigterm_is_killed_and_nothing_is_left(tmp_path, mo
         CommandRunner(HostModule(), 1).run("sh", ["-c", script])
     elapsed = time.monotonic() - started
     assert raised.value.rc == -9  # SIGTERM was ignored, SIGKILL ended it
-    assert 2 <= elapsed < 5
+    assert 2 <= elapsed < 15  # SIGKILL 1 s after SIGTERM; the sleeps would have run 60 s
     started_pids = [int(line) for line in pids.read_text().split()]
     assert len(started_pids) == 2 and all(_gone(pid) for pid in started_pids)
 
