@@ -26,7 +26,7 @@ description:
 author:
   - Lifeline Storage Maintainers (@lifeline-storage)
 requirements:
-  - util-linux (lsblk, wipefs, blkid) and GNU coreutils timeout on the managed host
+  - util-linux (lsblk, wipefs, blkid) on the managed host
 options:
   disks:
     description:

@@ -25,7 +25,6 @@ author:
   - Lifeline Storage Maintainers (@lifeline-storage)
 requirements:
   - lvm2, blkid and lsblk on the managed host; mdadm when the PV sits on an md array
-  - GNU coreutils timeout on the managed host, which bounds every command
 options:
   vg:
     description: The volume group to restore.

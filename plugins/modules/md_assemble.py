@@ -31,7 +31,7 @@ description:
 author:
   - Lifeline Storage Maintainers (@lifeline-storage)
 requirements:
-  - mdadm, util-linux (lsblk) and GNU coreutils timeout on the managed host
+  - mdadm and util-linux (lsblk) on the managed host
 options:
   state:
     description:

@@ -29,7 +29,7 @@ description:
 author:
   - Lifeline Storage Maintainers (@lifeline-storage)
 requirements:
-  - a Linux kernel with md; util-linux (lsblk) and GNU coreutils timeout on the managed host
+  - a Linux kernel with md; util-linux (lsblk) on the managed host
 options:
   array:
     description:

@@ -31,7 +31,6 @@ author:
   - Lifeline Storage Maintainers (@lifeline-storage)
 requirements:
   - mdadm and util-linux (lsblk) on the managed host
-  - GNU coreutils timeout on the managed host, which bounds every command
 options:
   snapshot:
     description:

@@ -29,7 +29,6 @@ author:
   - Lifeline Storage Maintainers (@lifeline-storage)
 requirements:
   - mdadm on the managed host, unless O(offset) is given
-  - GNU coreutils timeout on the managed host, which bounds the mdadm and lsblk calls
   - util-linux lsblk on the managed host to name members by serial; without it they are named by path
 options:
   devices:

@@ -45,7 +45,7 @@ author:
   - Lifeline Storage Maintainers (@lifeline-storage)
 requirements:
   - mdadm on the managed host for array UUIDs, event counts and superblocks outside running arrays
-  - util-linux lsblk and GNU coreutils timeout on the managed host
+  - util-linux lsblk on the managed host
   - for the C(disks) subset, util-linux C(wipefs) and C(blkid)
   - for the C(lvm) subset, lvm2 2.03.12 or later (C(lvm fullreport) with C(--devicesfile))
   - for the C(smart) subset, smartmontools 7.0 or later (smartctl) and the pySMART Python library on the

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from ansible_collections.lifeline.storage.plugins.module_utils import _smart_device
@@ -73,3 +74,42 @@ def test_a_real_package_in_the_directory_is_imported(tmp_path, monkeypatch):
 
 def test_the_module_uses_its_loader_result():
     assert (_smart_device.PYSMART_CLASSES is None) == (_smart_device.PYSMART_IMPORT_ERROR is not None)
+
+
+def _forget(monkeypatch, prefixes: tuple[str, ...]) -> None:
+    for name in list(sys.modules):
+        if name.split(".")[0] in prefixes:
+            monkeypatch.delitem(sys.modules, name)
+
+
+def test_chardet_is_imported_only_when_pysmart_s_own_decoder_uses_it(monkeypatch):
+    _forget(monkeypatch, ("pySMART", "chardet"))
+    _smart_device._import_pysmart()
+    # RunnerSmartctl replaces the one method that reads chardet: pySMART imported, chardet not yet.
+    assert isinstance(sys.modules["chardet"], _smart_device.ImportedOnFirstUse)
+    assert "chardet.universaldetector" not in sys.modules
+    assert "_decode_output" not in vars(_smart_device.RunnerSmartctl) and "_exec" in vars(_smart_device.RunnerSmartctl)
+    # pySMART's decoder, were it called, gets the real chardet.
+    smartctl_module = sys.modules["pySMART.smartctl"]
+    assert smartctl_module.chardet.detect(b"SMART overall-health")["encoding"] == "ascii"
+    assert not isinstance(sys.modules["chardet"], _smart_device.ImportedOnFirstUse)
+
+
+class Uninstalled:
+    """A meta path finder for which NAME is not installed."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.split(".")[0] == self.name:
+            raise ModuleNotFoundError("No module named %r" % self.name, name=self.name)
+        return None
+
+
+def test_a_missing_chardet_still_makes_pysmart_unimportable(monkeypatch):
+    _forget(monkeypatch, ("pySMART", "chardet"))
+    monkeypatch.setattr(sys, "meta_path", [Uninstalled("chardet")] + sys.meta_path)
+    with pytest.raises(ImportError, match="chardet"):
+        _smart_device._import_pysmart()
+    assert "chardet" not in sys.modules

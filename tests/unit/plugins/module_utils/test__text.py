@@ -1,9 +1,9 @@
 """Bytes that are not UTF-8, from any tool or host file, stay visible as \\xNN and never break a result.
 
 Each tool's case feeds a fixture holding the bytes E5 E5 E5 (tests/unit/fixtures/undecodable,
-see its SOURCES.md) through CommandRunner, with a fake AnsibleModule that returns bytes as
-run_command(encoding=None) does, then through the collection's parser, and checks that the
-result serialises the way Ansible serialises a module result.
+see its SOURCES.md) through CommandRunner, with a fake process starter that returns the bytes
+the tool printed, then through the collection's parser, and checks that the result serialises
+the way Ansible serialises a module result.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.lifeline.storage.plugins.module_utils._command import CommandRunner
+from ansible_collections.lifeline.storage.plugins.module_utils._command import BoundedRun, CommandRunner
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError
 from ansible_collections.lifeline.storage.plugins.module_utils._host_files import HostFiles
 from ansible_collections.lifeline.storage.plugins.module_utils._lsblk_parse import parse_lsblk_json
@@ -36,7 +36,7 @@ ESCAPED = "\\xe5\\xe5\\xe5"
 
 
 class BytesModule:
-    """AnsibleModule as CommandRunner uses it: run_command(encoding=None) answers with bytes."""
+    """AnsibleModule and the process starter as CommandRunner uses them: the tool answers with bytes."""
 
     def __init__(self, answer) -> None:
         self._answer = answer
@@ -44,16 +44,20 @@ class BytesModule:
     def get_bin_path(self, name, required=False, opt_dirs=None):
         return "/usr/sbin/" + name
 
-    def run_command(self, args, check_rc=False, environ_update=None, encoding="utf-8"):
-        assert encoding is None
-        # args: timeout --kill-after=5 SECONDS BINARY ARG...
-        return self._answer(args[3:])
+    def spawn(self, argv, environ_update, timeout_seconds) -> BoundedRun:
+        rc, stdout, stderr = self._answer(list(argv))
+        return BoundedRun(rc, stdout, stderr, False)
+
+
+def bytes_runner(answer) -> CommandRunner:
+    module = BytesModule(answer)
+    return CommandRunner(module, 5, spawn=module.spawn)
 
 
 def fixture_runner(name: str, rc: int = 0, stderr: bytes = b"") -> CommandRunner:
     data = (UNDECODABLE / name).read_bytes()
     assert b"\xe5\xe5\xe5" in data
-    return CommandRunner(BytesModule(lambda args: (rc, data, stderr)), 5)
+    return bytes_runner(lambda args: (rc, data, stderr))
 
 
 def serialises(result) -> bytes:
@@ -90,7 +94,7 @@ def test_runner_decodes_stdout_and_stderr_and_keeps_the_bytes():
 
 
 def test_runner_failure_carries_decoded_output():
-    runner = CommandRunner(BytesModule(lambda args: (1, b"", b"mdadm: bad \xe5\n")), 5)
+    runner = bytes_runner(lambda args: (1, b"", b"mdadm: bad \xe5\n"))
     with pytest.raises(CommandError) as raised:
         runner.run("mdadm", ["--detail", "/dev/md0"])
     details = raised.value.as_dict()
@@ -151,7 +155,7 @@ def smartctl_answer(args: list[str]):
 
 
 def test_smartctl_serial_and_model_through_pysmart():
-    runner = CommandRunner(BytesModule(smartctl_answer), 5)
+    runner = bytes_runner(smartctl_answer)
     record = {"kernel_name": "sda", "device": "/dev/sda", "serial": None, "model": None, "transport": "ata", "by_id": []}
     disk = query_disk(runner, record, wake=False)
     assert disk["query"] == "read", disk["reason"]
@@ -167,8 +171,8 @@ def test_smartctl_json_answer_keeps_the_escapes_of_the_text_answer():
         calls.append(args)
         return smartctl_answer(args)
 
-    disk = query_disk(CommandRunner(BytesModule(answer), 5), {"kernel_name": "sda", "device": "/dev/sda", "serial": None,
-                                                              "model": None, "transport": "ata", "by_id": []}, wake=False)
+    disk = query_disk(bytes_runner(answer), {"kernel_name": "sda", "device": "/dev/sda", "serial": None,
+                                             "model": None, "transport": "ata", "by_id": []}, wake=False)
     assert [args[-3:] for args in calls] == [["--json=o", "--all", "/dev/sda"]]  # read from the JSON answer alone
     assert disk["model"] == "QEMU " + ESCAPED
     assert disk["serial_reported"] == "IDE" + ESCAPED + "0001"

@@ -373,12 +373,12 @@ def test_examine_without_mdadm_says_to_give_the_offset():
 
 
 def test_examine_with_mdadm_failure_carries_the_command():
-    class TimeoutMissing(FakeRunner):
+    class GoneAtRun(FakeRunner):
         def run(self, name, args, ok_rcs=(0,)):
-            raise ToolMissing([name] + list(args), None, "", "", "timeout (GNU coreutils) is not installed on this host")
+            raise ToolMissing([name] + list(args), None, "", "", "mdadm is not installed on this host (searched PATH)")
 
-    with pytest.raises(PlanError, match=r"^timeout \(GNU coreutils\) is not installed") as raised:
-        examine_with_mdadm(TimeoutMissing(), "/dev/vda1")
+    with pytest.raises(PlanError, match=r"^mdadm is not installed on this host \(searched PATH\)") as raised:
+        examine_with_mdadm(GoneAtRun(), "/dev/vda1")
     assert raised.value.details["cmd"] == ["mdadm", "--examine", "/dev/vda1"] and "msg" not in raised.value.details
 
 
