@@ -25,6 +25,7 @@ from ansible_collections.lifeline.storage.plugins.module_utils._fsck_report impo
 from ansible_collections.lifeline.storage.plugins.module_utils._overlay_host import OverlayError, OverlayHost
 from ansible_collections.lifeline.storage.plugins.module_utils._repair_plan import (
     FS_TYPES,
+    OVERLAY_PLACEHOLDER,
     apply_refusals,
     directory_names,
     directory_refusals,
@@ -234,7 +235,7 @@ def run_fs_repair(params: dict, runner, files, check_mode: bool) -> tuple[bool, 
         return False, result
     if step == "rehearse":
         before, _directories, before_error = _listing(runner, overlay_device, fstype)
-        repair_argv = step_commands(fstype, overlay_device)["repair"]
+        repair_argv = [overlay_device if word == OVERLAY_PLACEHOLDER else word for word in commands["rehearse"]]
         rehearsal = _run_fsck(runner, fstype, repair_argv, False)
         after, directories, after_error = _listing(runner, overlay_device, fstype)
         report = rehearsal["report"]

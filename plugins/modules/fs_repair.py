@@ -132,7 +132,8 @@ unknowns:
   type: list
   elements: dict
 commands:
-  description: The argv of the C(check), C(backup) and C(repair) steps on the device.
+  description: The argv of the C(check), C(backup) and C(repair) steps on the device, and of C(rehearse), the repair
+    on the overlay, with V(OVERLAY) standing for the overlay's device.
   returned: always
   type: dict
 check:
