@@ -155,7 +155,7 @@ rehearsal:
     - C(changes) - C(files_before), C(bytes_before), C(files_after), C(bytes_after), C(disappeared), C(resized),
       C(lost_found_after), C(unreadable_before) and C(unreadable_after) (paths a directory names whose inode cannot
       be read, a damaged inode), C(unlisted_before) (directories unreadable before the repair, so the files they
-      held before are not in C(files_before): XFS refuses a whole inode cluster when one inode in it is damaged);
+      held before are not in C(files_before), as XFS refuses a whole inode cluster when one inode in it is damaged);
       C(disappeared) also holds the entries the repair says it removed; V(null) values when the overlay could not
       be mounted (see C(listing_errors)).
   returned: when O(step=rehearse) ran

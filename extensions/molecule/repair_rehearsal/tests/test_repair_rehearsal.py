@@ -159,8 +159,8 @@ def test_xfs_check_mode_prints_the_commands_of_a_run_and_changes_no_hash(host, x
     assert sh(host, "blockdev --getro %s" % device).strip() == "0"
 
 
-def test_xfs_rehearsal_names_exactly_the_files_of_the_zeroed_inode_block_and_changes_no_hash(host, request, tmp_path,
-                                                                                              xfs_plan):
+def test_xfs_rehearsal_names_exactly_the_files_of_the_zeroed_inode_block_and_changes_no_hash(
+        host, request, tmp_path, xfs_plan):
     device = xfs_plan["device"]
     # As check mode left them (the test before this one proves they are the hashes from before it).
     before = xfs_plan["after"]
@@ -195,8 +195,8 @@ def test_xfs_rehearsal_names_exactly_the_files_of_the_zeroed_inode_block_and_cha
     assert sh(host, "losetup --list --noheadings --output BACK-FILE").strip() == ""
 
 
-def test_xfs_confirmed_run_runs_the_commands_check_mode_printed_and_keeps_every_other_file(host, request, tmp_path,
-                                                                                          xfs_plan):
+def test_xfs_confirmed_run_runs_the_commands_check_mode_printed_and_keeps_every_other_file(
+        host, request, tmp_path, xfs_plan):
     device = xfs_plan["device"]
     planned = xfs_plan["found"]["repair_result"]["commands"]
     expected = sorted(sh(host, "cat /root/xfs-lost").split())
