@@ -19,11 +19,13 @@ from ansible_collections.lifeline.storage.plugins.module_utils._fsck_report impo
     NOT_A_FILE,
     UNREADABLE,
     compare_listings,
+    entry_paths,
     interpret,
 )
 from ansible_collections.lifeline.storage.plugins.module_utils._overlay_host import OverlayError, OverlayHost
 from ansible_collections.lifeline.storage.plugins.module_utils._repair_plan import (
     FS_TYPES,
+    OVERLAY_PLACEHOLDER,
     apply_refusals,
     directory_names,
     directory_refusals,
@@ -93,12 +95,15 @@ def _run_fsck(runner, fstype: str, argv: list[str], no_modify: bool) -> dict:
             "report": interpret(fstype, output, result.rc, no_modify), "seconds": round(time.monotonic() - started, 1)}
 
 
-def walk_listing(root: str) -> tuple[dict[str, int], str | None]:
+def walk_listing(root: str) -> tuple[dict[str, int], dict[int, str], str | None]:
     """Every path below ROOT on ROOT's file system: its size for a regular file, NOT_A_FILE, or UNREADABLE when the
-    directory names it but its inode cannot be read (a damaged inode). Also the directories that could not be read."""
+    directory names it but its inode cannot be read (a damaged inode). Also each directory's path by inode number
+    ("" for ROOT: xfs_repair names directories by inode only) and the directories that could not be read."""
     listing: dict[str, int] = {}
     unread: list[str] = []
-    device = os.lstat(root).st_dev
+    root_status = os.lstat(root)
+    device = root_status.st_dev
+    directories = {root_status.st_ino: ""}
     todo = [""]
     while todo:
         relative = todo.pop()
@@ -117,20 +122,22 @@ def walk_listing(root: str) -> tuple[dict[str, int], str | None]:
             if entry.is_dir(follow_symlinks=False):
                 listing[path] = NOT_A_FILE
                 if status.st_dev == device:
+                    directories[status.st_ino] = path
                     todo.append(path)
             else:
                 listing[path] = status.st_size if entry.is_file(follow_symlinks=False) else NOT_A_FILE
-    return listing, ("directories that could not be read: " + "; ".join(sorted(unread))) if unread else None
+    return listing, directories, ("directories that could not be read: " + "; ".join(sorted(unread))) if unread else None
 
 
-def _listing(runner, device: str, fstype: str) -> tuple[dict | None, str | None]:
-    """Every path on DEVICE with its size, read from a read-only mount of it (an overlay: nothing reaches the origin)."""
+def _listing(runner, device: str, fstype: str) -> tuple[dict | None, dict[int, str], str | None]:
+    """Every path on DEVICE with its size, read from a read-only mount of it (an overlay: nothing reaches the origin),
+    and the directories by inode number."""
     mount_point = tempfile.mkdtemp(prefix="lifeline-repair-")
     try:
         try:
             runner.run("mount", ["-t", fstype, "-o", READ_ONLY_MOUNT.get(fstype, "ro"), device, mount_point])
         except CommandError as error:
-            return None, "could not mount %s read-only: %s" % (device, (error.stderr or str(error)).strip())
+            return None, {}, "could not mount %s read-only: %s" % (device, (error.stderr or str(error)).strip())
         try:
             return walk_listing(mount_point)
         finally:
@@ -227,12 +234,16 @@ def run_fs_repair(params: dict, runner, files, check_mode: bool) -> tuple[bool, 
         result["msg"] = "metadata of %s saved to %s" % (device, backup_file)
         return False, result
     if step == "rehearse":
-        before, before_error = _listing(runner, overlay_device, fstype)
-        repair_argv = step_commands(fstype, overlay_device)["repair"]
+        before, _directories, before_error = _listing(runner, overlay_device, fstype)
+        repair_argv = [overlay_device if word == OVERLAY_PLACEHOLDER else word for word in commands["rehearse"]]
         rehearsal = _run_fsck(runner, fstype, repair_argv, False)
-        after, after_error = _listing(runner, overlay_device, fstype)
+        after, directories, after_error = _listing(runner, overlay_device, fstype)
+        report = rehearsal["report"]
+        if report is not None and report["junked_entries"]:
+            report["cleared_entries"] = entry_paths(report["junked_entries"], directories)
+        removed = [path.lstrip("/") for path in report["cleared_entries"]] if report is not None else []
         result["rehearsal"] = dict(rehearsal, step="rehearse", origin=device, overlay_device=overlay_device,
-                                   run_id=params.get("run_id"), changes=compare_listings(before, after),
+                                   run_id=params.get("run_id"), changes=compare_listings(before, after, removed),
                                    listing_errors=[text for text in (before_error, after_error) if text])
         result["changed"] = True
         result["msg"] = "rehearsal on %s: exit status %s" % (overlay_device, rehearsal["rc"])

@@ -6,6 +6,7 @@ and what a repair changed, from file listings taken before and after.
 
 from __future__ import annotations
 
+import posixpath
 import re
 
 # e2fsck's exit status is a sum of these (e2fsck(8), EXIT CODE).
@@ -24,6 +25,13 @@ _LOST_FOUND_RE = re.compile(r"^Connect to /lost\+found\? yes")
 _UNATTACHED_RE = re.compile(r"^Unattached (?:zero-length )?inode (?P<inode>\d+)")
 _SUMMARY_RE = re.compile(r": (?P<used>\d+)/(?P<total>\d+) files \([^)]*\), (?P<blocks>\d+)/(?P<blocks_total>\d+) blocks$")
 _XFS_LOST_RE = re.compile(r"(?:moving disconnected inode|disconnected (?:dir )?inode) (?P<inode>\d+)", re.IGNORECASE)
+# A directory entry whose inode is gone: phase 4 names it with its block and offset, phase 6 without,
+# a short-form directory (held in its inode) as "shortform directory N".
+_XFS_ENTRY_RE = re.compile(r'^entry "(?P<name>.*)" (?:at block \d+ offset \d+ )?in (?:shortform )?directory (?:inode )?'
+                           r"(?P<directory>\d+) (?:references|points to) (?:free|non-existent) inode (?P<inode>\d+)")
+# xfs_repair's progress lines ("Phase 7 - verify and correct link counts...", "- reset superblock...") run on
+# every file system, clean or not: they are no fix.
+_XFS_PROGRESS_PREFIXES = ("Phase ", "- ")
 
 
 def e2fsck_status(rc: int) -> list[str]:
@@ -73,6 +81,7 @@ def interpret_e2fsck(output: str, rc: int) -> dict:
         "fixes": fixes,
         "would_fix": would_fix,
         "cleared_entries": cleared,
+        "junked_entries": [],
         "lost_found": lost,
         "files_used": int(summary.group("used")) if summary else None,
         "blocks_used": int(summary.group("blocks")) if summary else None,
@@ -87,7 +96,8 @@ def interpret_xfs_repair(output: str, rc: int, no_modify: bool) -> dict:
     """
     lost = sorted({int(found.group("inode")) for found in _XFS_LOST_RE.finditer(output)})
     fixes = [line.strip() for line in output.splitlines()
-             if line.strip().startswith(("would ", "Would ")) == no_modify and
+             if not line.strip().startswith(_XFS_PROGRESS_PREFIXES) and
+             line.strip().startswith(("would ", "Would ")) == no_modify and
              any(word in line for word in ("correct", "clear", "fix", "junk", "reset", "rebuild", "moving"))]
     return {
         "tool": "xfs_repair",
@@ -99,10 +109,36 @@ def interpret_xfs_repair(output: str, rc: int, no_modify: bool) -> dict:
         "fixes": [] if no_modify else fixes,
         "would_fix": fixes if no_modify else [],
         "cleared_entries": [],
+        "junked_entries": xfs_junked_entries(output),
         "lost_found": lost,
         "files_used": None,
         "blocks_used": None,
     }
+
+
+def xfs_junked_entries(output: str) -> list[dict]:
+    """Directory entries xfs_repair clears (or with -n would clear) because their inode is gone, once each:
+    directory_inode, name and inode. xfs_repair names the directory by inode number only."""
+    entries: list[dict] = []
+    seen: set[tuple[int, str]] = set()
+    for line in output.splitlines():
+        found = _XFS_ENTRY_RE.match(line.strip())
+        if found and (int(found.group("directory")), found.group("name")) not in seen:
+            seen.add((int(found.group("directory")), found.group("name")))
+            entries.append({"directory_inode": int(found.group("directory")), "name": found.group("name"),
+                            "inode": int(found.group("inode"))})
+    return entries
+
+
+def entry_paths(entries: list[dict], directories: dict[int, str]) -> list[str]:
+    """/PATH of each junked entry, its directory found by inode number in DIRECTORIES (inode -> path below the
+    mount point, "" for its root); a directory not among them is named "<directory inode N>"."""
+    paths = []
+    for entry in entries:
+        directory = directories.get(entry["directory_inode"])
+        parent = "<directory inode %d>" % entry["directory_inode"] if directory is None else directory
+        paths.append("/" + posixpath.join(parent, entry["name"]) if parent else "/" + entry["name"])
+    return paths
 
 
 def interpret(fstype: str, output: str, rc: int, no_modify: bool) -> dict:
@@ -116,16 +152,23 @@ NOT_A_FILE = -1
 UNREADABLE = -2
 
 
-def compare_listings(before: dict[str, int] | None, after: dict[str, int] | None) -> dict:
+def compare_listings(before: dict[str, int] | None, after: dict[str, int] | None, removed: list[str] | None = None
+                     ) -> dict:
     """Files and bytes before and after, paths that disappeared or changed size, and what lost+found holds after.
 
     A path whose inode could not be read (UNREADABLE: its directory entry is there, the inode is
-    damaged) counts as a file of unknown size, and is listed in unreadable_before or _after.
+    damaged) counts as a file of unknown size, and is listed in unreadable_before or _after; one
+    that is a directory after the repair is listed in unlisted_before instead: what it held before
+    is unknown to the listing (XFS refuses a whole inode cluster when one inode in it is damaged, so
+    a directory whose own inode is intact can be unreadable). REMOVED: paths the repair's output
+    says it removed (relative, as the listings); those missing after count as disappeared even when
+    the listing before could not see them.
     """
     if before is None or after is None:
         return {"files_before": None, "bytes_before": None, "files_after": None, "bytes_after": None,
                 "disappeared": None, "resized": None, "lost_found_after": None,
-                "unreadable_before": None, "unreadable_after": None}
+                "unreadable_before": None, "unreadable_after": None, "unlisted_before": None}
+    unlisted = sorted(path for path, size in before.items() if size == UNREADABLE and after.get(path) == NOT_A_FILE)
 
     def files(listing: dict[str, int]) -> dict[str, int]:
         return {path: size for path, size in listing.items() if size != NOT_A_FILE}
@@ -133,15 +176,18 @@ def compare_listings(before: dict[str, int] | None, after: dict[str, int] | None
     def total(listing: dict[str, int]) -> int:
         return sum(size for size in listing.values() if size >= 0)
 
-    old, new = files(before), files(after)
+    old = {path: size for path, size in files(before).items() if path not in unlisted}
+    new = files(after)
     return {
         "files_before": len(old),
         "bytes_before": total(old),
         "files_after": len(new),
         "bytes_after": total(new),
-        "disappeared": sorted(path for path in before if path not in after),
+        "disappeared": sorted({path for path in before if path not in after} |
+                              {path for path in removed or [] if path not in after}),
         "resized": sorted(path for path in old if path in new and new[path] != old[path] and min(old[path], new[path]) >= 0),
         "lost_found_after": sorted(path for path in after if path.startswith("lost+found/")),
         "unreadable_before": sorted(path for path, size in before.items() if size == UNREADABLE),
         "unreadable_after": sorted(path for path, size in after.items() if size == UNREADABLE),
+        "unlisted_before": unlisted,
     }

@@ -168,19 +168,26 @@ def directory_refusals(directory_names: set[str], layers: list[dict], directory:
                      "it and writing it writes to the stack; name a directory on another disk" % (directory, ", ".join(shared)))]
 
 
+# Stands for the overlay's device in the rehearsal's argv until the overlay exists.
+OVERLAY_PLACEHOLDER = "OVERLAY"
+
+
 def step_commands(fstype: str, device: str, backup_file: str | None = None) -> dict:
-    """The argv of each step for a file system of FSTYPE on DEVICE (the rehearsal's device replaces it there)."""
+    """The argv of each step for a file system of FSTYPE on DEVICE; the rehearsal's is the repair's on the overlay."""
     if fstype == "xfs":
-        return {
+        commands = {
             "check": ["xfs_repair", "-n", device],
             "backup": ["xfs_metadump", "-g", device, backup_file or "FILE"],
             "repair": ["xfs_repair", device],
         }
-    return {
-        "check": ["e2fsck", "-f", "-n", device],
-        "backup": ["e2image", "-Q", device, backup_file or "FILE"],
-        "repair": ["e2fsck", "-f", "-y", device],
-    }
+    else:
+        commands = {
+            "check": ["e2fsck", "-f", "-n", device],
+            "backup": ["e2image", "-Q", device, backup_file or "FILE"],
+            "repair": ["e2fsck", "-f", "-y", device],
+        }
+    commands["rehearse"] = [OVERLAY_PLACEHOLDER if word == device else word for word in commands["repair"]]
+    return commands
 
 
 def apply_refusals(device: str, confirm: str | None, rehearsal: dict | None, backup: dict | None,

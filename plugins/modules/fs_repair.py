@@ -132,7 +132,8 @@ unknowns:
   type: list
   elements: dict
 commands:
-  description: The argv of the C(check), C(backup) and C(repair) steps on the device.
+  description: The argv of the C(check), C(backup) and C(repair) steps on the device, and of C(rehearse), the repair
+    on the overlay, with V(OVERLAY) standing for the overlay's device.
   returned: always
   type: dict
 check:
@@ -146,12 +147,17 @@ backup:
   type: dict
 rehearsal:
   description:
-    - As RV(check) with C(report.fixes), C(report.cleared_entries) (paths whose directory entry the repair removed),
+    - As RV(check) with C(report.fixes), C(report.cleared_entries) (paths whose directory entry the repair removed;
+      for XFS found from C(report.junked_entries), which names each by C(directory_inode), C(name) and C(inode), and
+      the directories' inode numbers on the overlay after the repair),
       C(report.lost_found) (inodes moved to C(lost+found)), C(report.modified), and C(origin), C(overlay_device),
       C(run_id), C(step).
     - C(changes) - C(files_before), C(bytes_before), C(files_after), C(bytes_after), C(disappeared), C(resized),
       C(lost_found_after), C(unreadable_before) and C(unreadable_after) (paths a directory names whose inode cannot
-      be read, a damaged inode); V(null) values when the overlay could not be mounted (see C(listing_errors)).
+      be read, a damaged inode), C(unlisted_before) (directories unreadable before the repair, so the files they
+      held before are not in C(files_before), as XFS refuses a whole inode cluster when one inode in it is damaged);
+      C(disappeared) also holds the entries the repair says it removed; V(null) values when the overlay could not
+      be mounted (see C(listing_errors)).
   returned: when O(step=rehearse) ran
   type: dict
 repair:

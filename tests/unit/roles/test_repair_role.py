@@ -31,6 +31,6 @@ def test_only_the_apply_task_can_write_to_the_stack_and_it_needs_the_confirmatio
             if "lifeline.storage.fs_repair" in inner:
                 steps.append((inner["lifeline.storage.fs_repair"]["step"], inner.get("when")))
     assert [step for step, _when in steps] == ["plan", "check", "backup", "rehearse", "apply"]
-    assert steps[-1][1] == "repair_confirm_device | length > 0"
+    assert steps[-1][1] == "repair_confirm_device | length > 0 and not ansible_check_mode"
     rehearse = [task for task in tasks if "block" in task][0]
     assert rehearse["always"][0]["lifeline.storage.overlay"]["state"] == "absent"

@@ -109,5 +109,7 @@ def test_walk_lists_sizes_directories_and_links(tmp_path):
     (tmp_path / "home" / "alice").mkdir(parents=True)
     (tmp_path / "home" / "alice" / "doc").write_bytes(b"x" * 300)
     (tmp_path / "link").symlink_to("home/missing")
-    listing, error = _fs_repair_host.walk_listing(str(tmp_path))
+    listing, directories, error = _fs_repair_host.walk_listing(str(tmp_path))
     assert listing == {"home": -1, "home/alice": -1, "home/alice/doc": 300, "link": -1} and error is None
+    assert directories == {tmp_path.stat().st_ino: "", (tmp_path / "home").stat().st_ino: "home",
+                           (tmp_path / "home" / "alice").stat().st_ino: "home/alice"}

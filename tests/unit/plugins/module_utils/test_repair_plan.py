@@ -132,8 +132,9 @@ def test_backup_directory_on_the_stack_is_refused():
 def test_commands_per_file_system():
     assert step_commands("ext4", "/dev/dm-0", "/b/x.e2i") == {
         "check": ["e2fsck", "-f", "-n", "/dev/dm-0"], "backup": ["e2image", "-Q", "/dev/dm-0", "/b/x.e2i"],
-        "repair": ["e2fsck", "-f", "-y", "/dev/dm-0"]}
+        "repair": ["e2fsck", "-f", "-y", "/dev/dm-0"], "rehearse": ["e2fsck", "-f", "-y", "OVERLAY"]}
     assert step_commands("xfs", "/dev/dm-0")["check"] == ["xfs_repair", "-n", "/dev/dm-0"]
+    assert step_commands("xfs", "/dev/dm-0")["rehearse"] == ["xfs_repair", "OVERLAY"]
 
 
 def test_apply_needs_confirmation_rehearsal_and_backup():
