@@ -79,12 +79,21 @@ def changed_files(host, older: str, newer: str) -> list[str]:
     return sorted(path for path in set(old) | set(new) if old.get(path) != new.get(path))
 
 
+def differences(host, older: str, newer: str) -> str:
+    """The changed files and, for each, the first lines of `diff` between the two snapshots' copies."""
+    shown = []
+    for path in changed_files(host, older, newer):
+        diff = host.run("diff %s/%s/%s %s/%s/%s | head -n 20" % (HOST_DIR, older, path, HOST_DIR, newer, path)).stdout
+        shown.append("%s:\n%s" % (path, diff))
+    return "\n".join(shown)
+
+
 def test_a_second_run_changes_nothing_and_adds_no_snapshot(host, request):
     before = host_snapshots(host)
     result = snapshot_playbook(request, CONTROLLER.parent)
     after = host_snapshots(host)
     assert recap_changed(result.stdout) == 0, ("a new snapshot was taken; files that differ: %s"
-                                               % (changed_files(host, before[-1], after[-1]) if after != before else "none"))
+                                               % (differences(host, before[-1], after[-1]) if after != before else "none"))
     assert host_snapshots(host) == before
     assert [copy.name for copy in controller_snapshots()] == before
 
