@@ -215,9 +215,10 @@ def test_a_recreated_scratch_array_is_told_right_from_wrong(host, request, tmp_p
     finally:
         stop_and_forget(host, disks)
         # The next test compares a new snapshot with the one converge took: udev's database (lsblk's
-        # file system types) must describe the wiped disks, and the stopped array is given up to 10 s
-        # to leave /sys/block (an uncached run once kept an md1 there: not asserted). `udevadm settle` alone can return before the change events
-        # of the wipe are queued, so they are triggered here and waited for.
+        # file system types) must describe the wiped disks. `udevadm settle` alone can return before
+        # the change events of the wipe are queued, so they are triggered here and waited for. The
+        # stopped array gets up to 10 s to leave /sys/block (not asserted: an uncached run once kept
+        # an md1 there, and the snapshot test after this one passed).
         sh(host, "for disk in %s; do wipefs --all --quiet $disk; dd if=/dev/zero of=$disk bs=1M count=80 oflag=direct "
                  "status=none; done; udevadm trigger --action=change --settle %s; rm -rf %s; "
                  "for attempt in $(seq 100); do ls -d /sys/block/md* | grep -qv '/md0$' || break; sleep 0.1; done"
