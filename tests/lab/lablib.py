@@ -59,6 +59,7 @@ class LabConfig:
     disk_size: str
     boot_timeout: float = 180.0
     backend: str = "qemu"  # qemu (TCG, every device kind) or uml (User-mode Linux: md, LVM, dm only)
+    private_network: str = ""  # uml: the name of a network shared with other guests of that name (vec1)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LabConfig:
@@ -75,6 +76,7 @@ class LabConfig:
             disk_size=env.get("LIFELINE_LAB_DISK_SIZE") or "512M",
             boot_timeout=_seconds(env, "LIFELINE_LAB_BOOT_TIMEOUT", 180),
             backend=_backend(env),
+            private_network=env.get("LIFELINE_LAB_PRIVATE_NET") or "",
         )
 
 
@@ -181,7 +183,7 @@ class Lab:
         """The UML guest of this state directory, or None on the qemu backend."""
         if self.config.backend != "uml":
             return None
-        return UmlGuest(self.state_dir, self.config.ssh_port)
+        return UmlGuest(self.state_dir, self.config.ssh_port, self.config.private_network)
 
     def disks(self) -> list[dict[str, Any]]:
         """The data disks as disks.json lists them."""
@@ -346,7 +348,8 @@ class Lab:
         return {"backend": self.config.backend, "running": pid is not None, "pid": pid,
                 "ssh_answers": pid is not None and self.ssh_answers(),
                 "ssh_port": self._live_ssh_port(), "state_dir": str(self.state_dir),
-                "image": str(self.image().directory), "image_built": self.image().is_complete()}
+                "image": str(self.image().directory), "image_built": self.image().is_complete(),
+                "private_network_namespace": self.uml.private.namespace if self.uml and self.uml.private else None}
 
     # --- SSH ------------------------------------------------------------------------
 

@@ -13,6 +13,14 @@ this guest creates for itself (named from its state directory, so two test runs 
 and deletes when it stops. SSH reaches it through a relay: a socket bound to 127.0.0.1 in the
 host's namespace, handed to a process inside the guest's namespace that connects onward, so
 ssh, Ansible and molecule see the same 127.0.0.1:PORT as with qemu.
+
+Private network (LIFELINE_LAB_PRIVATE_NET=NAME): guests started with the same NAME share one
+Ethernet segment, a bridge in a namespace of its own. Each guest's second NIC (vec1) is a tap
+in the guest's namespace, bridged there to a veth whose peer is a port of that bridge. (A raw
+socket on the veth read each frame the guest sent back into it, and an iSCSI read of 4 MiB
+blocks through it stalled; the tap is vec0's proven path.) The bridge itself has the address
+PRIVATE_HOST_ADDRESS, a peer on the segment that no guest names. The last guest to stop
+deletes the namespace.
 """
 from __future__ import annotations
 
@@ -30,6 +38,10 @@ from labumlimage import GUEST_ADDRESS, HOST_ADDRESS, PREFIX_LENGTH, UML_BINARY
 
 RELAY_SCRIPT = Path(__file__).resolve().parent / "labrelay.py"
 MEMORY = "1G"
+# The host's own address on a private network's bridge; guests choose theirs in the same /24.
+PRIVATE_HOST_ADDRESS = "10.251.0.254"
+PRIVATE_PREFIX_LENGTH = 24
+PRIVATE_BRIDGE = "llbr"
 
 
 @dataclass(frozen=True)
@@ -64,13 +76,37 @@ def names_for(state_dir: Path) -> tuple[str, str, str]:
     return f"lifeline-{tag}", f"lltap{tag}", f"lifeline-{tag}"  # a tap name has at most 15 characters
 
 
-def kernel_argv(binary: Path, root_image: Path, root_cow: Path, state_dir: Path, umid: str, tap: str) -> list[str]:
+@dataclass(frozen=True)
+class PrivateNetwork:
+    """A private network's names: its namespace, and the veth pair of one guest on it."""
+
+    namespace: str
+    guest_tap: str     # in the guest's namespace: the guest's vec1
+    guest_bridge: str  # in the guest's namespace: joins the tap and the veth
+    guest_veth: str    # in the guest's namespace
+    bridge_port: str   # its peer, a port of the private network's bridge
+    guest_mac: str     # vec1's: UML gave two guests booted from one image the same one
+
+
+def private_network_names(network: str, state_dir: Path) -> PrivateNetwork:
+    """Names for NETWORK (shared by every guest that names it) and for this state directory's guest on it."""
+    network_tag = hashlib.sha256(network.encode()).hexdigest()[:8]
+    guest_tag = hashlib.sha256(str(state_dir).encode()).hexdigest()[:8]
+    mac = "02:" + ":".join(guest_tag[index:index + 2] for index in range(0, 8, 2)) + ":01"  # locally administered
+    return PrivateNetwork(f"llnet-{network_tag}", f"llt{guest_tag}", f"llb{guest_tag}", f"llv{guest_tag}",
+                          f"llp{guest_tag}", mac)
+
+
+def kernel_argv(binary: Path, root_image: Path, root_cow: Path, state_dir: Path, umid: str, tap: str,
+                private: PrivateNetwork | None = None) -> list[str]:
     """linux.uml's command line: root by COW file over the cached image, data disks with serials."""
     argv = [str(binary), f"umid={umid}", f"uml_dir={state_dir / 'uml'}", f"mem={MEMORY}",
             f"ubd0={root_cow},{root_image},LABROOT"]
     argv += [f"ubd{disk.ubd_index}={disk.image_path(state_dir)},,{disk.serial}" for disk in UML_DISKS]
-    argv += ["root=/dev/ubda", "rw", f"vec0:transport=tap,ifname={tap},gro=1", "con=null", "con0=null,fd:1",
-             "ssl=null", "panic=-1"]
+    argv += ["root=/dev/ubda", "rw", f"vec0:transport=tap,ifname={tap},gro=1"]
+    if private is not None:
+        argv += [f"vec1:transport=tap,ifname={private.guest_tap},mac={private.guest_mac},gro=1"]
+    argv += ["con=null", "con0=null,fd:1", "ssl=null", "panic=-1"]
     return argv
 
 
@@ -85,6 +121,28 @@ def namespace_commands(namespace: str, tap: str) -> list[list[str]]:
     ]
 
 
+def private_network_commands(names: PrivateNetwork, guest_namespace: str, network_exists: bool) -> list[list[str]]:
+    """The commands that put a guest on its private network, making the network first if it does not exist."""
+    commands = [] if network_exists else [
+        ["ip", "netns", "add", names.namespace],
+        ["ip", "-n", names.namespace, "link", "set", "lo", "up"],
+        ["ip", "-n", names.namespace, "link", "add", PRIVATE_BRIDGE, "type", "bridge"],
+        ["ip", "-n", names.namespace, "address", "add", f"{PRIVATE_HOST_ADDRESS}/{PRIVATE_PREFIX_LENGTH}",
+         "dev", PRIVATE_BRIDGE],
+        ["ip", "-n", names.namespace, "link", "set", PRIVATE_BRIDGE, "up"],
+    ]
+    return commands + [
+        ["ip", "-n", guest_namespace, "link", "add", names.guest_veth, "type", "veth",
+         "peer", "name", names.bridge_port, "netns", names.namespace],
+        ["ip", "-n", guest_namespace, "tuntap", "add", "dev", names.guest_tap, "mode", "tap"],
+        ["ip", "-n", guest_namespace, "link", "add", names.guest_bridge, "type", "bridge"],
+        ["ip", "-n", guest_namespace, "link", "set", names.guest_tap, "master", names.guest_bridge, "up"],
+        ["ip", "-n", guest_namespace, "link", "set", names.guest_veth, "master", names.guest_bridge, "up"],
+        ["ip", "-n", guest_namespace, "link", "set", names.guest_bridge, "up"],
+        ["ip", "-n", names.namespace, "link", "set", names.bridge_port, "master", PRIVATE_BRIDGE, "up"],
+    ]
+
+
 class UmlError(Exception):
     """Anything the UML guest could not do; the message names what failed."""
 
@@ -92,10 +150,11 @@ class UmlError(Exception):
 class UmlGuest:
     """One UML guest and its namespace, relay and files, all under one state directory."""
 
-    def __init__(self, state_dir: Path, ssh_port: int) -> None:
+    def __init__(self, state_dir: Path, ssh_port: int, private_network: str = "") -> None:
         self.state_dir = state_dir
         self.ssh_port = ssh_port
         self.namespace, self.tap, self.umid = names_for(state_dir)
+        self.private = private_network_names(private_network, state_dir) if private_network else None
 
     @property
     def pid_file(self) -> Path:
@@ -124,11 +183,19 @@ class UmlGuest:
                 image.truncate(_bytes(disk_size))
         for command in namespace_commands(self.namespace, self.tap):
             _run(command)
+        if self.private is not None:
+            network_exists = Path(f"/run/netns/{self.private.namespace}").exists()
+            if network_exists:  # a port left by this guest's namespace, if it outlived its deletion
+                subprocess.run(["ip", "-n", self.private.namespace, "link", "del", self.private.bridge_port],
+                               capture_output=True, timeout=30, check=False)
+            for command in private_network_commands(self.private, self.namespace, network_exists):
+                _run(command)
         self._start_relay()
         with console_log.open("wb") as console:
             process = subprocess.Popen(
                 ["ip", "netns", "exec", self.namespace,
-                 *kernel_argv(binary, root_image, self.root_cow, self.state_dir, self.umid, self.tap)],
+                 *kernel_argv(binary, root_image, self.root_cow, self.state_dir, self.umid, self.tap,
+                              self.private)],
                 stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT, start_new_session=True)
         self.pid_file.write_text(f"{process.pid}\n")  # `ip netns exec` execs: the pid is the kernel's
         deadline = time.monotonic() + 10
@@ -149,11 +216,26 @@ class UmlGuest:
         if relay is not None and _is_alive_with_script(relay, RELAY_SCRIPT.name.encode()):
             _end_group(relay, grace=5.0)
         if Path(f"/run/netns/{self.namespace}").exists():
-            _run(["ip", "netns", "del", self.namespace])
+            _run(["ip", "netns", "del", self.namespace])  # its veth goes with it, and the veth's bridge port
+        if self.private is not None:
+            self._leave_private_network()
         for path in (self.pid_file, self.relay_pid_file, self.root_cow,
                      *(disk.image_path(self.state_dir) for disk in UML_DISKS)):
             path.unlink(missing_ok=True)
         return pid is not None
+
+    def _leave_private_network(self) -> None:
+        """Take this guest's port off the private network; delete the network once no port is left on its bridge."""
+        assert self.private is not None
+        if not Path(f"/run/netns/{self.private.namespace}").exists():
+            return
+        # Here, not with the guest's namespace: a deleted namespace's devices go some time later.
+        subprocess.run(["ip", "-n", self.private.namespace, "link", "del", self.private.bridge_port],
+                       capture_output=True, timeout=30, check=False)
+        ports = subprocess.run(["ip", "-n", self.private.namespace, "-o", "link", "show", "master", PRIVATE_BRIDGE],
+                               capture_output=True, text=True, timeout=30, check=False)
+        if ports.returncode == 0 and not ports.stdout.strip():
+            _run(["ip", "netns", "del", self.private.namespace])
 
     def _start_relay(self) -> None:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -57,9 +57,12 @@ SERIAL_RULE = (
 )
 # Each set is one apt transaction (dracut conflicts with initramfs-tools, so they cannot be one).
 # python3-apt: Ansible's apt module installs it on first use. thin-provisioning-tools: LVM
-# checks a thin pool with it before activating one (the lvm_depth scenario).
+# checks a thin pool with it before activating one (the lvm_depth scenario). targetcli-fb and
+# open-iscsi: the export scenario's iSCSI target on one guest and initiator on another; targetcli
+# needs the system D-Bus, which Debian's targetcli-fb does not depend on; sg3-utils sends the
+# helper's raw SCSI WRITE that the target must refuse.
 OFFLINE_PACKAGE_SETS = (("python3-apt",), ("dropbear-initramfs", "cryptsetup-initramfs"), ("dracut", "dracut-network"),
-                        ("thin-provisioning-tools",))
+                        ("thin-provisioning-tools",), ("targetcli-fb", "dbus", "open-iscsi", "sg3-utils"))
 GUEST_SUITE = "bookworm"
 OFFLINE_REPO = "var/cache/lifeline-lab/repo"
 Reporter = Callable[[str], None]

@@ -264,7 +264,8 @@ def test_extra_nvme_disks_for_benchmarks():
 
 # --- the User-mode Linux backend ---------------------------------------------------------
 
-from labuml import UML_DISKS, UmlGuest, kernel_argv, names_for, namespace_commands  # noqa: E402
+from labuml import (UML_DISKS, UmlGuest, kernel_argv, names_for, namespace_commands,  # noqa: E402
+                    private_network_commands, private_network_names)
 
 
 def test_uml_names_are_stable_per_state_dir_distinct_between_two_and_fit_a_tap_name() -> None:
@@ -295,6 +296,28 @@ def test_uml_namespace_is_made_before_its_tap_which_gets_the_host_address() -> N
     assert commands[0] == ["ip", "netns", "add", "ns1"]
     assert ["ip", "-n", "ns1", "tuntap", "add", "dev", "tap1", "mode", "tap"] in commands
     assert all(command[:3] == ["ip", "-n", "ns1"] for command in commands[1:])
+
+
+def test_guests_of_one_private_network_share_its_namespace_with_their_own_names_and_macs() -> None:
+    first, second = (private_network_names("run/x", Path(path)) for path in ("/tmp/run-a", "/tmp/run-b"))
+    assert first.namespace == second.namespace != private_network_names("run/y", Path("/tmp/run-a")).namespace
+    names = ("guest_tap", "guest_bridge", "guest_veth", "bridge_port", "guest_mac")
+    assert all(getattr(first, name) != getattr(second, name) for name in names)
+    assert all(len(getattr(first, name)) <= 15 for name in names[:4])  # IFNAMSIZ - 1
+    assert int(first.guest_mac.split(":")[0], 16) & 0b11 == 0b10  # unicast, locally administered
+
+
+def test_the_first_guest_makes_the_private_network_and_every_guest_gets_a_tap_bridged_to_it(tmp_path: Path) -> None:
+    names = private_network_names("run/x", tmp_path)
+    first = private_network_commands(names, "ns1", network_exists=False)
+    later = private_network_commands(names, "ns1", network_exists=True)
+    assert first[0] == ["ip", "netns", "add", names.namespace] and first[len(first) - len(later):] == later
+    assert ["ip", "-n", "ns1", "tuntap", "add", "dev", names.guest_tap, "mode", "tap"] in later
+    assert ["ip", "-n", names.namespace, "link", "set", names.bridge_port, "master", "llbr", "up"] in later
+    argv = kernel_argv(Path("/k/linux.uml"), Path("/c/root.img"), tmp_path / "root.cow", tmp_path, "u1", "tap1", names)
+    assert f"vec1:transport=tap,ifname={names.guest_tap},mac={names.guest_mac},gro=1" in argv
+    assert not any(word.startswith("vec1") for word in
+                   kernel_argv(Path("/k/linux.uml"), Path("/c/root.img"), tmp_path / "root.cow", tmp_path, "u1", "tap1"))
 
 
 def test_uml_backend_refuses_qemu_only_operations_by_name(tmp_path: Path) -> None:
