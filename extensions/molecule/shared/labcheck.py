@@ -116,18 +116,21 @@ def run_playbook(inventory: str, playbook: str, extra_vars: dict, options: tuple
     return result.stdout
 
 
-def module_result(request, tmp_path, module: str, args: dict, environment: dict | None = None, check: bool = False) -> dict:
-    """A module's registered result, failed or not, through a one-task playbook.
+def module_result(request, tmp_path, module: str, args: dict, environment: dict | None = None, check: bool = False,
+                  hosts: str = "all") -> dict:
+    """A module's registered result, failed or not, through a one-task playbook on HOSTS (one host).
 
     testinfra's host.ansible can neither set the environment nor return a failed module's result.
     """
-    return module_results(request, tmp_path, [(module, args, check)], environment)[0]
+    return module_results(request, tmp_path, [(module, args, check)], environment, hosts)[0]
 
 
-def module_results(request, tmp_path, calls: list[tuple[str, dict, bool]], environment: dict | None = None) -> list[dict]:
+def module_results(request, tmp_path, calls: list[tuple[str, dict, bool]], environment: dict | None = None,
+                   hosts: str = "all") -> list[dict]:
     """The registered results of several module calls (module, args, check mode), in order, from one playbook.
 
     One ansible-playbook run costs seconds; calls that need nothing done between them share one.
+    HOSTS: the inventory's one guest, or one of them in a scenario with two.
     """
     import yaml  # pylint: disable=import-outside-toplevel
 
@@ -142,7 +145,7 @@ def module_results(request, tmp_path, calls: list[tuple[str, dict, bool]], envir
             {"name": "Keep the result", "ansible.builtin.copy": {"content": "{{ result | to_json }}", "dest": str(result_file)},
              "delegate_to": "localhost", "become": False},
         ]
-    playbook = [{"hosts": "all", "gather_facts": False, "become": True, "tasks": tasks}]
+    playbook = [{"hosts": hosts, "gather_facts": False, "become": True, "tasks": tasks}]
     playbook_file = tmp_path / "run-module.yml"
     playbook_file.write_text(yaml.safe_dump(playbook))
     run_playbook(request.config.option.ansible_inventory, str(playbook_file), {})
