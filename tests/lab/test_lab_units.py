@@ -20,7 +20,7 @@ sys.path.insert(0, str(LAB_DIR))
 import labcache  # noqa: E402
 import labhost  # noqa: E402
 from labhost import is_our_qemu, port_in_use  # noqa: E402
-from lablib import Lab, LabConfig, LabError  # noqa: E402
+from lablib import Lab, LabConfig, LabError, boot_stalled  # noqa: E402
 from labqemu import DATA_DISKS, KERNEL_COMMAND_LINE, GuestLaunch, data_disk, device_option, guest_command_line  # noqa: E402
 from labqmp import QmpClient, QmpError  # noqa: E402
 
@@ -393,3 +393,12 @@ def test_the_offline_repository_index_lists_each_package_with_its_file_size_and_
     assert "Package: lab-dummy\nVersion: 1.0-1\n" in index
     assert f"Filename: ./{deb.name}\nSize: {deb.stat().st_size}\n" in index
     assert f"SHA256: {hashlib.sha256(deb.read_bytes()).hexdigest()}\n" in index
+
+
+def test_a_boot_whose_kernel_reports_a_stalled_cpu_is_told_from_a_slow_one() -> None:
+    # Lines of the console of a TCG guest that hung 7 s into boot in a test run on 2026-12-05.
+    hung = ("[    7.224939] Run /init as init process\n"
+            "[   26.318263] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:\n"
+            "[   26.318390] rcu: \t0-...!: (0 ticks this GP) idle=c460/0/0x0 softirq=47/47 fqs=0 (false positive?)\n")
+    assert boot_stalled(hung)
+    assert not boot_stalled("[    7.224939] Run /init as init process\n[   96.1] systemd[1]: Reached target multi-user.target\n")
