@@ -596,8 +596,8 @@ class Lab:
                                f"{tail(self.console_log, 25)}")
             if self.ssh_answers():
                 return time.monotonic() - started
-            if give_up_on_stall and boot_stalled(self.console_log.read_text(errors="replace")
-                                                  if self.console_log.is_file() else ""):
+            console = self.console_log.read_text(errors="replace") if self.console_log.is_file() else ""
+            if give_up_on_stall and boot_stalled(console):
                 raise BootStalled(f"the guest's kernel reported a stalled CPU {time.monotonic() - started:.0f}s "
                                   "after start, before SSH answered")
             time.sleep(1)
