@@ -5,8 +5,9 @@ with 25 files on it, recorded every file's sha256 and each member's, and stopped
 converge.yml ran the collection's export_to_helper playbook: the broken guest exports both
 members on 10.251.0.1, the helper guest (10.251.0.2) attaches them.
 
-On the helper: each export must be read-only with the broken host's serial; the array must
-assemble read-only from the imported members and every file's sha256 must match; a write must
+On the helper: each export must be read-only with the broken host's serial; mirror_compare must
+find the imported members identical; md must refuse the write-protected members and assemble the
+array read-only from overlays over them, and every file's sha256 must match; a write must
 fail, on the helper's device and in the target itself. The broken guest's members must hash as
 before. A peer on the private network that no export names (the host's bridge, 10.251.0.254)
 must not get in, nor may anyone through the broken guest's other address. Read throughput through
@@ -97,11 +98,16 @@ def test_the_targets_are_read_only_listen_on_one_address_and_let_in_the_helper_o
     assert re.findall(r"\S+:3260", listening) == [PORTAL], listening
 
 
-def test_the_helper_assembles_the_array_read_only_and_every_file_matches(host, helper, request, tmp_path) -> None:
+def test_the_helper_compares_the_members_and_assembles_the_array_read_only_and_every_file_matches(
+        host, helper, request, tmp_path) -> None:
     uuid = sh(host, "cat /root/export-array.uuid").strip()
     expected = sh(host, "cat /root/export-files.sha256")
     # udev on a helper as installed may have assembled the array from the overlays when they appeared.
     sh(helper, "for md in $(ls /sys/block | grep ^md || true); do mdadm --stop /dev/$md; done")
+    # mirror_compare reads the imported members as they are: a RAID1 that finished its resync agrees.
+    compared = module_result(request, tmp_path, "lifeline.storage.mirror_compare",
+                             {"devices": [by_path(serial) for serial in MEMBERS]}, hosts="lifeline-helper")
+    assert not compared.get("failed") and compared["identical"] is True, (compared.get("msg"), compared.get("regions"))
     # md opens members for writing even for a read-only array: the write-protected disks themselves are refused.
     refused = module_result(request, tmp_path, "lifeline.storage.md_assemble",
                             {"state": "readonly", "array": ARRAY, "uuid": uuid,
