@@ -77,6 +77,18 @@ def unknown_identity(kernel_name: str) -> dict:
     }
 
 
+def link_aliases(files, names: list[str]) -> dict[str, str]:
+    """Kernel names of the /dev paths among NAMES that the map does not know by name: links such as
+    /dev/md/NAME, /dev/mapper/NAME, /dev/VG/LV and /dev/disk/by-path/..., read where they point now."""
+    found = {}
+    for name in names:
+        if name.startswith("/dev/") and not name.startswith(BY_ID_DIR + "/"):
+            target = files.read_link(name)
+            if target:
+                found[name] = posixpath.basename(target)
+    return found
+
+
 class IdentityMap:
     """Kernel name -> stable identity, gathered once per module run and shared by subsets."""
 

@@ -11,7 +11,7 @@ import re
 import tempfile
 
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError, ParseError
-from ansible_collections.lifeline.storage.plugins.module_utils._identity import BY_ID_DIR, IdentityMap
+from ansible_collections.lifeline.storage.plugins.module_utils._identity import BY_ID_DIR, IdentityMap, link_aliases
 from ansible_collections.lifeline.storage.plugins.module_utils._iscsi_export import (
     backstore_name, export_iqn, export_matches, export_name_of, masked, parse_saveconfig, parse_targetcli_bool,
     plan_exports, remove_commands)
@@ -62,13 +62,7 @@ def resolve_devices(runner, files, names: list[str]) -> list[dict]:
     identity = IdentityMap.gather(runner, files)
     if identity.error:
         raise ExportError("cannot list the block devices: %s" % identity.error)
-    aliases = {}
-    for name in names:
-        if name.startswith(MD_NAME_DIR):
-            target = files.read_link(name)
-            if target:
-                aliases[name] = os.path.basename(target)
-    resolved, missing, ambiguous = resolve_members(identity.as_dict(), names, aliases)
+    resolved, missing, ambiguous = resolve_members(identity.as_dict(), names, link_aliases(files, names))
     problems = ["no block device is named %s" % name for name in missing]
     problems += ["%s names more than one device" % text for text in ambiguous]
     if problems:

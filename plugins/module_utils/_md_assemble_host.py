@@ -14,7 +14,7 @@ import posixpath
 import re
 
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError, ParseError
-from ansible_collections.lifeline.storage.plugins.module_utils._identity import IdentityMap
+from ansible_collections.lifeline.storage.plugins.module_utils._identity import IdentityMap, link_aliases
 from ansible_collections.lifeline.storage.plugins.module_utils._md_assemble import (
     RequestError,
     array_kernel_name,
@@ -63,16 +63,6 @@ class AssemblyHost:
             if self.identity.error:
                 raise AssembleError("cannot list the block devices: %s" % self.identity.error)
         return self.identity.as_dict()
-
-    def aliases(self, names: list[str]) -> dict[str, str]:
-        """Kernel names of /dev paths the identity map does not know by name (by-path, mapper links)."""
-        found = {}
-        for name in names:
-            if name.startswith("/dev/") and not name.startswith("/dev/disk/by-id/"):
-                target = self.files.read_link(name)
-                if target:
-                    found[name] = posixpath.basename(target)
-        return found
 
     def examine(self, devices: list[str]) -> dict[str, dict]:
         """Every device's superblock; devices mdadm could not read go to self.unreadable with the reason."""
@@ -249,7 +239,7 @@ def _readonly(request: dict, host: AssemblyHost, check_mode: bool) -> tuple[bool
     identities = host.identities()
     members = None
     if request["names"]:
-        members, missing, ambiguous = resolve_members(identities, request["names"], host.aliases(request["names"]))
+        members, missing, ambiguous = resolve_members(identities, request["names"], link_aliases(host.files, request["names"]))
         if missing:
             raise AssembleError("no block device on this host is named %s; nothing was run" % ", ".join(missing))
         if ambiguous:

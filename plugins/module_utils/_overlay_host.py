@@ -20,7 +20,7 @@ from ansible_collections.lifeline.storage.plugins.module_utils._dmsetup_parse im
     parse_snapshot_tables,
 )
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError, ParseError
-from ansible_collections.lifeline.storage.plugins.module_utils._identity import BY_ID_DIR, IdentityMap
+from ansible_collections.lifeline.storage.plugins.module_utils._identity import IdentityMap, link_aliases
 from ansible_collections.lifeline.storage.plugins.module_utils._md_assemble import resolve_members
 from ansible_collections.lifeline.storage.plugins.module_utils._mountinfo_parse import MOUNTINFO_SOURCE, parse_mountinfo
 from ansible_collections.lifeline.storage.plugins.module_utils._overlay import (
@@ -141,22 +141,11 @@ class OverlayHost:
         return found
 
 
-def _aliases(files, names: list[str]) -> dict[str, str]:
-    """Kernel names of /dev paths the identity map does not know by name (/dev/mapper, /dev/VG/LV, /dev/md/NAME)."""
-    found = {}
-    for name in names:
-        if name.startswith("/dev/") and not name.startswith(BY_ID_DIR + "/"):
-            target = files.read_link(name)
-            if target:
-                found[name] = posixpath.basename(target)
-    return found
-
-
 def _origins(host: OverlayHost, names: list[str], mounts: list[dict]) -> list[dict]:
     identity = IdentityMap.gather(host.runner, host.files)
     if identity.error:
         raise OverlayError("cannot list the block devices: %s" % identity.error)
-    resolved, missing, ambiguous = resolve_members(identity.as_dict(), names, _aliases(host.files, names))
+    resolved, missing, ambiguous = resolve_members(identity.as_dict(), names, link_aliases(host.files, names))
     if missing or ambiguous:
         raise OverlayError("; ".join(["no block device is named %s" % name for name in missing]
                                      + ["%s names more than one device" % text for text in ambiguous]))
