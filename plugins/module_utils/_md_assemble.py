@@ -32,6 +32,7 @@ RULES = {
     "not_enough_to_run": "too few slots are filled for the array's level to run even degraded",
     "dirty_degraded": "a RAID4/5/6 that was not shut down cleanly cannot start degraded without --force",
     "member_in_use": "a chosen member is held by another device or mounted",
+    "member_write_protected": "a chosen member is write-protected, and md opens members for writing even to assemble read-only",
     "array_name_in_use": "the requested md device is already another running array",
     "already_active_read_write": "the array is already running and not read-only",
     "already_active_other_members": "the array is already running or partly assembled from other members",
@@ -370,6 +371,14 @@ def _use_refusals(members: list[dict], holders: dict[str, list[str] | None], mou
     return refusals
 
 
+def _write_protected_refusals(members: list[dict], read_only: dict[str, bool | None]) -> list[dict]:
+    """Members the kernel marks read-only: md_import_device opens each member for writing and gets EROFS."""
+    return [_refusal("member_write_protected", "%s is write-protected (/sys/class/block/%s/ro is 1): md would fail "
+                     "with EROFS; make a copy-on-write overlay over it (lifeline.storage.overlay) and name the "
+                     "overlay" % (_describe(member), member["kernel_name"]))
+            for member in members if read_only.get(member["kernel_name"]) is True]
+
+
 def _running_refusals(running: list[dict], chosen_names: set[str]) -> tuple[list[dict], dict | None]:
     """Refusals about the array already running, and the running array when it is exactly what was asked."""
     if not running:
@@ -416,7 +425,8 @@ def plan_readonly(request: dict, identities: dict[str, dict], examined: dict[str
     REQUEST: uuid (normalized or None), members (identities from resolve_members, or None to
     scan), array (path or None for the default), allow_degraded, allow_event_divergence.
     HOST: arrays (mdstat arrays with member_names, state, array_state), holders and mounts (by
-    kernel name), md_links (/dev/md/NAME -> kernel name, as the links stand now).
+    kernel name), md_links (/dev/md/NAME -> kernel name, as the links stand now), read_only
+    (kernel name -> True when the kernel marks the device read-only).
     """
     plan = _base_plan(request)
     uuid = request.get("uuid")
@@ -469,6 +479,9 @@ def plan_readonly(request: dict, identities: dict[str, dict], examined: dict[str
     refusals += running_refusals
     refusals += _use_refusals(chosen, host.get("holders", {}), host.get("mounts", {}),
                               {array["name"] for array in running_arrays})
+    if running is None:
+        # An array already running read-only from these members needs no open of them.
+        refusals += _write_protected_refusals(chosen, host.get("read_only", {}))
     owner = array_kernel_name(plan["array"], host.get("md_links", {})) if plan["array"] else None
     owners = [a for a in host.get("arrays", []) if a["name"] == owner]
     if owners and (running is None or owners[0]["name"] != running["name"]):

@@ -87,7 +87,7 @@ def plan(examined: dict, uuid: str | None = None, members: list[str] | None = No
         resolved, missing, ambiguous = resolve_members(identities, members)
         assert not missing and not ambiguous
     host = {"arrays": arrays or [], "holders": request.pop("holders", {}), "mounts": request.pop("mounts", {}),
-            "md_links": request.pop("md_links", {})}
+            "md_links": request.pop("md_links", {}), "read_only": request.pop("read_only", {})}
     result = plan_readonly(dict({"uuid": uuid, "members": resolved, "array": None, "allow_degraded": False,
                                  "allow_event_divergence": False}, **request),
                            identities, examined, unreadable or {}, host)
@@ -345,6 +345,20 @@ def test_a_member_held_or_mounted_is_refused():
         ("member_in_use", "/dev/sdb (IDE0002) is mounted at /mnt/old")]
 
 
+def test_a_write_protected_member_is_refused_naming_it_and_the_way_out():
+    # An imported iSCSI disk after blockdev --setro: the kernel's md_import_device fails with EROFS.
+    result = plan(examined_from("lab-parked-healthy.examine.txt"), uuid=PARKED, read_only={"sda": True, "sdb": False})
+    assert rules(result) == ["member_write_protected"] and result["command"] == []
+    assert result["refusals"][0]["detail"] == (
+        "/dev/sda (IDE0001) is write-protected (/sys/class/block/sda/ro is 1): md would fail with EROFS; make a "
+        "copy-on-write overlay over it (lifeline.storage.overlay) and name the overlay")
+
+
+def test_an_unknown_read_only_flag_is_not_a_refusal():
+    result = plan(examined_from("lab-parked-healthy.examine.txt"), uuid=PARKED, read_only={"sda": None})
+    assert rules(result) == [] and result["action"] == "assemble"
+
+
 def test_an_array_running_read_write_from_the_members_is_refused_not_changed():
     arrays = arrays_from("lab-healthy.mdstat.txt", {"md0": "clean"})
     result = plan(examined_from("lab-parked-healthy.examine.txt"), uuid=HEALTHY, arrays=arrays,
@@ -561,6 +575,15 @@ def test_assembly_runs_once_is_verified_read_only_and_a_second_run_changes_nothi
     assert [cmd[1] for cmd in runner.history] == ["--json", "--examine"]
     failed, again, _warnings = run(runner, files, check_mode=True, state="readonly", uuid=PARKED)
     assert (failed, again["changed"], again["command"]) == (False, False, [])
+
+
+def test_a_member_the_kernel_marks_read_only_is_refused_before_mdadm_runs():
+    runner, files = healthy_lab_host(**{"/sys/class/block/sdb/ro": "1\n", "/sys/class/block/sda/ro": "0\n"})
+    runner.on_assemble = assemble_parked(files)
+    failed, result, _warnings = run(runner, files, state="readonly", uuid=PARKED)
+    assert failed and [r["rule"] for r in result["refusals"]] == ["member_write_protected"]
+    assert "/dev/sdb (IDE0002) is write-protected" in result["msg"]
+    assert not [cmd for cmd in runner.history if "--assemble" in cmd]
 
 
 def test_members_given_by_mixed_names_give_the_same_command():
