@@ -95,6 +95,10 @@ class MdCollector:
         identity = self._identity.lookup(kernel_name)
         return {key: identity[key] for key in ("kernel_name", "device", "disk", "serial", "wwn", "model", "stable_name", "by_id")}
 
+    def _read_only(self, kernel_name: str) -> bool | None:
+        flag = self._files.read_optional("/sys/class/block/%s/ro" % kernel_name)
+        return None if flag is None else flag.strip() == "1"
+
     def _sysfs(self, array: str, leaf: str) -> str | None:
         return self._files.read_optional("/sys/block/%s/md/%s" % (array, leaf))
 
@@ -294,6 +298,8 @@ class MdCollector:
                 "role": role.get("kind"),
                 "slot": role.get("slot"),
                 "array_state": superblock.get("array_state"),
+                # md cannot assemble from a device the kernel marks read-only (EROFS): the rescue skips it.
+                "read_only": self._read_only(entry["kernel_name"]),
             })
             group["devices"].append(entry)
         return [groups[key] for key in sorted(groups)]

@@ -27,7 +27,8 @@ def _names(entry: dict) -> set[str]:
 
 
 def _label(entry: dict) -> str:
-    return "%s (%s)" % (entry.get("serial") or "serial unknown", entry.get("device"))
+    # An overlay has no serial of its own; its by-id name (dm-name-...) says what it is.
+    return "%s (%s)" % (entry.get("serial") or entry.get("stable_name") or "serial unknown", entry.get("device"))
 
 
 def _normal_uuid(uuid: str | None) -> str | None:
@@ -118,6 +119,15 @@ def choose(mirror_set: dict, newest_events: int | None, smart_disks: list[dict])
     if not candidates:
         raise PlanError("no device of slots %s was found: the data of that mirror set is not on this host"
                         % ", ".join(map(str, mirror_set["slots"] or [])))
+    # md opens members for writing even to assemble read-only: a device the kernel marks read-only
+    # (an imported iSCSI disk after blockdev --setro) fails with EROFS. An overlay over it can be used.
+    protected = [entry for entry in candidates if entry.get("read_only") is True]
+    if len(protected) == len(candidates):
+        raise PlanError("every device of slots %s is write-protected (%s), and md opens members for writing even to "
+                        "assemble read-only; make a copy-on-write overlay over each (lifeline.storage.overlay, or "
+                        "import_overlay_directory on a helper) and run again"
+                        % (", ".join(map(str, mirror_set["slots"] or [])), ", ".join(_label(e) for e in protected)))
+    candidates = [entry for entry in candidates if entry not in protected]
     fresh = [entry for entry in candidates if entry.get("events") is not None and entry.get("events") == newest_events]
     stale = [entry for entry in candidates if entry not in fresh]
     if not fresh:
@@ -134,6 +144,8 @@ def choose(mirror_set: dict, newest_events: int | None, smart_disks: list[dict])
         reasons.append("the only member of this mirror set with the newest events (%s)" % newest_events)
     for entry in stale:
         reasons.append("%s is stale (events %s, newest %s)" % (_label(entry), entry.get("events"), newest_events))
+    for entry in protected:
+        reasons.append("%s is write-protected, which md cannot assemble from" % _label(entry))
     return best, "; ".join(reasons)
 
 
@@ -178,6 +190,11 @@ def plan(md_facts: dict, smart_facts: dict | None, uuid: str | None = None, pair
     sets = mirror_sets(group, pairs)
     newest = max((entry.get("events") for entry in group["devices"] if entry.get("events") is not None), default=None)
     chosen_by_operator = [_resolve(group["devices"], name) for name in members] if members else None
+    protected = [entry for entry in chosen_by_operator or [] if entry.get("read_only") is True]
+    if protected:
+        raise PlanError("rescue_members names write-protected devices (%s), and md opens members for writing even "
+                        "to assemble read-only; name a copy-on-write overlay over each instead (lifeline.storage.overlay)"
+                        % ", ".join(_label(entry) for entry in protected))
     described = []
     for mirror_set in sets:
         if chosen_by_operator is not None:
@@ -188,7 +205,8 @@ def plan(md_facts: dict, smart_facts: dict | None, uuid: str | None = None, pair
         described.append({
             "slots": mirror_set["slots"], "source": mirror_set["source"],
             "devices": [{"device": e["device"], "serial": e.get("serial"), "stable_name": e.get("stable_name"),
-                         "slot": e.get("slot"), "events": e.get("events")} for e in mirror_set["devices"]],
+                         "slot": e.get("slot"), "events": e.get("events"), "read_only": e.get("read_only")}
+                        for e in mirror_set["devices"]],
             "chosen": best["device"] if best else None, "reason": reason,
         })
     chosen = chosen_by_operator if chosen_by_operator is not None else [

@@ -163,6 +163,7 @@ def rank_key(disk: dict) -> tuple:
         -(score if score is not None else -1),
         hours if hours is not None else float("inf"),
         disk.get("serial") or "",
+        disk.get("device") or "",
     )
 
 
@@ -179,4 +180,5 @@ def explain_order(better: dict, worse: dict) -> str:
     if better_key[2] != worse_key[2]:
         return "same status and score; %s has fewer power-on hours (%s against %s)" % (
             name_better, better.get("power_on_hours"), worse.get("power_on_hours"))
-    return "%s and %s cannot be told apart by SMART; ordered by serial" % (name_better, name_worse)
+    order = "serial" if better.get("serial") and worse.get("serial") else "name"
+    return "%s and %s cannot be told apart by SMART; ordered by %s" % (name_better, name_worse, order)

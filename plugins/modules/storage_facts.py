@@ -374,7 +374,9 @@ ansible_facts:
             devices:
               description: >-
                 Devices carrying the superblock with their identity (as for members), C(events), C(update_time),
-                C(device_uuid), C(role), C(slot) and C(array_state) as the superblock records them.
+                C(device_uuid), C(role), C(slot) and C(array_state) as the superblock records them, and C(read_only):
+                V(true) when the kernel marks the device read-only (C(/sys/class/block/NAME/ro)), which md cannot
+                assemble from, V(null) when unknown.
               type: list
               elements: dict
         unreadable:

@@ -132,3 +132,50 @@ def test_a_second_run_keeps_the_array_a_first_run_assembled_read_only():
 def test_not_md_facts_is_an_error():
     with pytest.raises(AnsibleFilterError, match="expects the md facts"):
         rescue_plan({"disks": []})
+
+
+def overlay(name: str, serial: str, slot: int, events: int = 40) -> dict:
+    """A copy-on-write overlay (lifeline.storage.overlay) over a member: the same superblock, no serial."""
+    link = "/dev/disk/by-id/dm-name-lifeline-overlay-" + serial
+    return {"device": "/dev/" + name, "kernel_name": name, "serial": None, "wwn": None, "stable_name": link,
+            "by_id": [link], "slot": slot, "events": events, "role": "active", "read_only": False}
+
+
+def raid1(devices: list[dict]) -> dict:
+    return {"arrays": [], "stray_superblocks": [{"array_uuid": UUID, "array_name": "lab:export", "level": "raid1",
+                                                 "layout": None, "raid_devices": 2, "metadata": "1.2",
+                                                 "assembled_as": None, "devices": devices}]}
+
+
+def imported(name: str, serial: str, slot: int) -> dict:
+    """A member attached over iSCSI on a helper, read-only (blockdev --setro)."""
+    return dict(device(name, serial, slot), read_only=True)
+
+
+def test_on_a_helper_the_write_protected_imports_are_skipped_and_an_overlay_is_chosen():
+    devices = [overlay("dm-0", "VIRT0001", 0), overlay("dm-1", "VIRT0002", 1),
+               imported("sda", "VIRT0001", 0), imported("sdb", "VIRT0002", 1)]
+    result = rescue_plan(raid1(devices), None)
+    assert result["mirror_sets"][0]["chosen"] == "/dev/dm-0"
+    assert result["members"] == ["/dev/disk/by-id/dm-name-lifeline-overlay-VIRT0001"]
+    assert result["mirror_sets"][0]["reason"] == (
+        "/dev/dm-0 and /dev/dm-1 cannot be told apart by SMART; ordered by name; "
+        "VIRT0001 (/dev/sda) is write-protected, which md cannot assemble from; "
+        "VIRT0002 (/dev/sdb) is write-protected, which md cannot assemble from")
+    assert [d["read_only"] for d in result["mirror_sets"][0]["devices"]] == [False, False, True, True]
+    assert result["left_untouched"] == ["/dev/disk/by-id/dm-name-lifeline-overlay-VIRT0002 (/dev/dm-1)",
+                                        "VIRT0001 (/dev/sda)", "VIRT0002 (/dev/sdb)"]
+
+
+def test_only_write_protected_devices_stop_the_plan_and_say_to_make_overlays():
+    with pytest.raises(AnsibleFilterError, match=r"every device of slots 0, 1 is write-protected \(VIRT0001 \(/dev/sda\), "
+                                                 r"VIRT0002 \(/dev/sdb\)\).*copy-on-write overlay"):
+        rescue_plan(raid1([imported("sda", "VIRT0001", 0), imported("sdb", "VIRT0002", 1)]), None)
+
+
+def test_a_write_protected_device_named_in_rescue_members_is_refused():
+    devices = [overlay("dm-0", "VIRT0001", 0), imported("sda", "VIRT0001", 0)]
+    with pytest.raises(AnsibleFilterError, match=r"rescue_members names write-protected devices \(VIRT0001 \(/dev/sda\)\)"):
+        rescue_plan(raid1(devices), None, UUID, None, ["/dev/sda"])
+    assert rescue_plan(raid1(devices), None, UUID, None, ["/dev/dm-0"])["members"] == [
+        "/dev/disk/by-id/dm-name-lifeline-overlay-VIRT0001"]
