@@ -2,12 +2,14 @@
 
 prepare.yml made a RAID1 of VIRT0001 and VIRT0002 on the broken guest (the group's guest), an ext4
 with 25 files on it, recorded every file's sha256 and each member's, and stopped the array.
-converge.yml ran the collection's export_to_helper playbook: the broken guest exports both
-members on 10.251.0.1, the helper guest (10.251.0.2) attaches them.
+and wrote random data of recorded sha256 to a partition of VIRT0004. converge.yml ran the
+collection's export_to_helper playbook: the broken guest exports both members and the partition on
+10.251.0.1, the helper guest (10.251.0.2) attaches them.
 
 On the helper: each export must be read-only with the broken host's serial; mirror_compare must
 find the imported members identical; md must refuse the write-protected members and assemble the
-array read-only from overlays over them, and every file's sha256 must match; a write must
+array read-only from overlays over them, and every file's sha256 must match; the rescue role,
+given no member, must choose an overlay and mount the array read-only with every file intact; a write must
 fail, on the helper's device and in the target itself. The broken guest's members must hash as
 before. A peer on the private network that no export names (the host's bridge, 10.251.0.254)
 must not get in, nor may anyone through the broken guest's other address. Read throughput through
@@ -36,11 +38,14 @@ HELPER_INITIATOR = "iqn.2026-12.storage.lifeline.lab:helper"
 STRANGER_INITIATOR = "iqn.2026-12.storage.lifeline.lab:stranger"
 CHAP_PASSWORD = "lab-secret-0042"
 MEMBERS = ("VIRT0001", "VIRT0002")
-IQNS = {serial: "iqn.2026-12.storage.lifeline:export." + serial.lower() for serial in MEMBERS}
+# A partition is exported as a disk of its own, named by its disk's serial and its number.
+PARTITION = "VIRT0004-part1"
+IQNS = {name: "iqn.2026-12.storage.lifeline:export." + name.lower() for name in MEMBERS + (PARTITION,)}
 ARRAY = "/dev/md/export-helper"
 MOUNT = "/mnt/lab-export"
 PLAYBOOK = "lifeline.storage.export_to_helper"
 OVERLAYS = "/var/tmp/lab-export-overlays"
+RESCUE_MOUNT = "/mnt/lab-export-rescue"
 PLAYBOOK_VARS = {"export_broken_host": "lifeline-lab", "export_helper_host": "lifeline-helper",
                  "export_address": EXPORT_ADDRESS, "export_helper_initiator": HELPER_INITIATOR,
                  "export_chap_password": CHAP_PASSWORD, "export_helper_overlay_directory": OVERLAYS}
@@ -81,10 +86,17 @@ def test_each_export_is_attached_read_only_with_the_broken_hosts_serial(host, he
             host, "readlink -f %s" % by_id_path(serial)).strip()[5:])
 
 
+def test_a_partition_is_attached_read_only_as_a_disk_named_by_serial_and_number_and_reads_the_same(host, helper):
+    device = sh(helper, "readlink -f %s" % by_path(PARTITION)).strip()
+    assert sh(helper, "lsblk -dn -o RO,SERIAL,TRAN %s" % device).split() == ["1", PARTITION, "iscsi"]
+    remote = sh(helper, "dd if=%s bs=1M iflag=direct status=none | sha256sum" % device).split()[0]
+    assert remote == sh(host, "cat /root/export-partition.sha256").strip()
+
+
 def test_the_targets_are_read_only_listen_on_one_address_and_let_in_the_helper_only(host) -> None:
     config = json.loads(sh(host, "targetctl save /root/lio.json >/dev/null && cat /root/lio.json && rm /root/lio.json"))
     stores = {store["name"]: store for store in config["storage_objects"]}
-    assert sorted(stores) == ["lifeline-VIRT0001", "lifeline-VIRT0002"], sorted(stores)
+    assert sorted(stores) == ["lifeline-VIRT0001", "lifeline-VIRT0002", "lifeline-VIRT0004-part1"], sorted(stores)
     assert all(store["readonly"] is True for store in stores.values()), stores
     assert sorted(target["wwn"] for target in config["targets"]) == sorted(IQNS.values())
     for target in config["targets"]:
@@ -108,11 +120,17 @@ def test_the_helper_compares_the_members_and_assembles_the_array_read_only_and_e
     compared = module_result(request, tmp_path, "lifeline.storage.mirror_compare",
                              {"devices": [by_path(serial) for serial in MEMBERS]}, hosts="lifeline-helper")
     assert not compared.get("failed") and compared["identical"] is True, (compared.get("msg"), compared.get("regions"))
-    # md opens members for writing even for a read-only array: the write-protected disks themselves are refused.
+    # md opens members for writing even for a read-only array. When the imports appeared, udev offered
+    # them to md (mdadm --incremental) and the kernel refused each (EROFS, -30); md_assemble refuses them
+    # before mdadm runs, naming each (and the overlays that now hold them).
+    kernel = sh(helper, "dmesg | grep -E 'md_import_device|md: ' || true")
+    assert "md_import_device returned -30" in kernel, kernel
     refused = module_result(request, tmp_path, "lifeline.storage.md_assemble",
                             {"state": "readonly", "array": ARRAY, "uuid": uuid,
                              "members": [by_path(serial) for serial in MEMBERS]}, hosts="lifeline-helper")
-    assert refused.get("failed"), "md assembled write-protected members: the target let them be opened for writing"
+    protected = [r["detail"] for r in refused.get("refusals", []) if r["rule"] == "member_write_protected"]
+    assert refused.get("failed") and refused["command"] == [] and len(protected) == 2, refused.get("msg")
+    assert all("is write-protected" in detail for detail in protected), protected
     result = module_result(request, tmp_path, "lifeline.storage.md_assemble",
                            {"state": "readonly", "array": ARRAY, "uuid": uuid,
                             "members": ["/dev/mapper/lifeline-overlay-" + serial for serial in MEMBERS]},
@@ -131,6 +149,29 @@ def test_the_helper_compares_the_members_and_assembles_the_array_read_only_and_e
         assert seen, [array.get("uuid") for array in facts["arrays"]]
     finally:
         helper.run("umount %s; mdadm --stop %s" % (MOUNT, ARRAY))
+
+
+def test_the_rescue_role_on_the_helper_assembles_from_an_overlay_and_every_file_matches(host, helper, request, tmp_path):
+    """The operator's rescue on the helper, with no member named: the write-protected imports are skipped."""
+    expected = sh(host, "cat /root/export-files.sha256")
+    sh(helper, "for md in $(ls /sys/block | grep ^md || true); do mdadm --stop /dev/$md; done")
+    run_playbook(request.config.option.ansible_inventory, "lifeline.storage.rescue",
+                 {"lifeline_hosts": "lifeline-helper", "rescue_mount_root": RESCUE_MOUNT,
+                  "rescue_report_dir": str(tmp_path)})
+    try:
+        report = (tmp_path / "rescue-lifeline-helper.md").read_text()
+        chosen = [line for line in report.splitlines() if line.endswith("(assembled from)")]
+        assert len(chosen) == 1 and "/dev/disk/by-id/dm-name-lifeline-overlay-VIRT000" in chosen[0], report
+        for serial in MEMBERS:
+            assert re.search(r"- %s `[^`]+`, slot \d, events \d+, write-protected$" % serial, report, re.M), report
+        array = sh(helper, "readlink -f /dev/md/lifeline-rescue").strip()
+        directory = "%s/%s" % (RESCUE_MOUNT, os.path.basename(array))
+        assert "`e2fsck -n -f %s` exited 0: clean" % array in report and "mounted read-only at `%s`" % directory in report
+        assert sh(helper, "cat /sys/block/%s/md/array_state" % os.path.basename(array)).strip() == "readonly"
+        checked = helper.run("cd %s && printf '%%s' %s | sha256sum --check --strict -" % (directory, _quoted(expected)))
+        assert checked.rc == 0 and checked.stdout.count(": OK") == 25, checked.stdout[-2000:] + checked.stderr[-2000:]
+    finally:
+        helper.run("umount %s/*; mdadm --stop /dev/md/lifeline-rescue" % RESCUE_MOUNT)
 
 
 def _quoted(text: str) -> str:
@@ -205,7 +246,7 @@ def test_check_mode_shows_the_exact_commands_and_runs_none(host, request, tmp_pa
     assert [" ".join(command) for command in result["commands"]] == [
         "targetcli /backstores/block create name=lifeline-VIRT0003 dev=%s readonly=true wwn=VIRT0003"
         % by_id_path("VIRT0003"),
-        # No "portals delete 0.0.0.0 3260": the exports of VIRT0001 and VIRT0002 listen on port
+        # No "portals delete 0.0.0.0 3260": the exports of VIRT0001, VIRT0002 and VIRT0004-part1 listen on port
         # 3260 of one address, so the kernel refuses targetcli's portal on every address.
         "targetcli /iscsi create iqn.2026-12.storage.lifeline:export.virt0003",
         "targetcli %s set attribute authentication=1 generate_node_acls=0 demo_mode_write_protect=1" % tpg,
