@@ -2,9 +2,10 @@
 
 prepare.yml made a RAID1 of VIRT0001 and VIRT0002 on the broken guest (the group's guest), an ext4
 with 25 files on it, recorded every file's sha256 and each member's, and stopped the array.
-and wrote random data of recorded sha256 to a partition of VIRT0004. converge.yml ran the
-collection's export_to_helper playbook: the broken guest exports both members and the partition on
-10.251.0.1, the helper guest (10.251.0.2) attaches them.
+wrote random data of recorded sha256 to a partition of VIRT0004, and left a RAID1 of IDE0001 and
+IDE0002 with random data of recorded sha256 running read-only. converge.yml ran the collection's
+export_to_helper playbook: the broken guest exports both members, the partition and the running
+array on 10.251.0.1, the helper guest (10.251.0.2) attaches them.
 
 On the helper: each export must be read-only with the broken host's serial; mirror_compare must
 find the imported members identical; md must refuse the write-protected members and assemble the
@@ -40,6 +41,7 @@ CHAP_PASSWORD = "lab-secret-0042"
 MEMBERS = ("VIRT0001", "VIRT0002")
 # A partition is exported as a disk of its own, named by its disk's serial and its number.
 PARTITION = "VIRT0004-part1"
+PARTITION_DEVICE = by_id_path("VIRT0004") + "-part1"
 IQNS = {name: "iqn.2026-12.storage.lifeline:export." + name.lower() for name in MEMBERS + (PARTITION,)}
 ARRAY = "/dev/md/export-helper"
 MOUNT = "/mnt/lab-export"
@@ -93,12 +95,28 @@ def test_a_partition_is_attached_read_only_as_a_disk_named_by_serial_and_number_
     assert remote == sh(host, "cat /root/export-partition.sha256").strip()
 
 
+def md_export_iqn(host) -> tuple[str, str]:
+    """The array's export name (its md-uuid- by-id name) and its target's name."""
+    name = sh(host, "cat /root/export-md.name").strip()
+    return name, "iqn.2026-12.storage.lifeline:export." + re.sub(r"[^a-z0-9.-]+", "-", name.lower())
+
+
+def test_an_array_is_attached_read_only_as_a_disk_named_by_its_md_uuid_and_reads_the_same(host, helper):
+    name, iqn = md_export_iqn(host)
+    device = sh(helper, "readlink -f /dev/disk/by-path/ip-%s-iscsi-%s-lun-0" % (PORTAL, iqn)).strip()
+    assert sh(helper, "lsblk -dn -o RO,SERIAL,TRAN %s" % device).split() == ["1", name, "iscsi"]
+    remote = sh(helper, "dd if=%s bs=4M iflag=direct status=none | sha256sum" % device).split()[0]
+    assert remote == sh(host, "cat /root/export-md.sha256").strip()
+
+
 def test_the_targets_are_read_only_listen_on_one_address_and_let_in_the_helper_only(host) -> None:
     config = json.loads(sh(host, "targetctl save /root/lio.json >/dev/null && cat /root/lio.json && rm /root/lio.json"))
     stores = {store["name"]: store for store in config["storage_objects"]}
-    assert sorted(stores) == ["lifeline-VIRT0001", "lifeline-VIRT0002", "lifeline-VIRT0004-part1"], sorted(stores)
+    md_name, md_iqn = md_export_iqn(host)
+    assert sorted(stores) == sorted(["lifeline-VIRT0001", "lifeline-VIRT0002", "lifeline-VIRT0004-part1",
+                                     "lifeline-" + re.sub(r"[^A-Za-z0-9_-]+", "-", md_name)]), sorted(stores)
     assert all(store["readonly"] is True for store in stores.values()), stores
-    assert sorted(target["wwn"] for target in config["targets"]) == sorted(IQNS.values())
+    assert sorted(target["wwn"] for target in config["targets"]) == sorted(list(IQNS.values()) + [md_iqn])
     for target in config["targets"]:
         (tpg,) = target["tpgs"]
         assert [(p["ip_address"], p["port"]) for p in tpg["portals"]] == [(EXPORT_ADDRESS, 3260)], tpg["portals"]
@@ -197,6 +215,10 @@ def test_the_broken_hosts_members_are_unchanged(host) -> None:
         expected, member = line.split()
         now = sh(host, "dd if=%s bs=4M iflag=direct status=none | sha256sum" % member).split()[0]
         assert now == expected, "%s changed while exported" % member
+    for device, record in ((PARTITION_DEVICE, "/root/export-partition.sha256"),
+                           ("/dev/md/lab-export-array", "/root/export-md.sha256")):
+        now = sh(host, "dd if=%s bs=4M iflag=direct status=none | sha256sum" % device).split()[0]
+        assert now == sh(host, "cat %s" % record).strip(), "%s changed while exported" % device
 
 
 def test_an_unnamed_peer_and_another_address_cannot_get_in(host) -> None:
@@ -246,7 +268,7 @@ def test_check_mode_shows_the_exact_commands_and_runs_none(host, request, tmp_pa
     assert [" ".join(command) for command in result["commands"]] == [
         "targetcli /backstores/block create name=lifeline-VIRT0003 dev=%s readonly=true wwn=VIRT0003"
         % by_id_path("VIRT0003"),
-        # No "portals delete 0.0.0.0 3260": the exports of VIRT0001, VIRT0002 and VIRT0004-part1 listen on port
+        # No "portals delete 0.0.0.0 3260": the exports made by converge.yml listen on port
         # 3260 of one address, so the kernel refuses targetcli's portal on every address.
         "targetcli /iscsi create iqn.2026-12.storage.lifeline:export.virt0003",
         "targetcli %s set attribute authentication=1 generate_node_acls=0 demo_mode_write_protect=1" % tpg,
