@@ -89,6 +89,13 @@ def link_aliases(files, names: list[str]) -> dict[str, str]:
     return found
 
 
+def kernel_read_only(files, kernel_name: str) -> bool | None:
+    """Whether the kernel marks the block device read-only (blockdev --setro, a write-protected
+    LUN), from /sys/class/block/NAME/ro; None when sysfs does not say."""
+    flag = files.read_optional("/sys/class/block/%s/ro" % kernel_name)
+    return None if flag is None else flag.strip() == "1"
+
+
 class IdentityMap:
     """Kernel name -> stable identity, gathered once per module run and shared by subsets."""
 

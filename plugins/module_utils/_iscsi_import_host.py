@@ -9,6 +9,7 @@ import os
 import time
 
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError, ParseError
+from ansible_collections.lifeline.storage.plugins.module_utils._identity import kernel_read_only
 from ansible_collections.lifeline.storage.plugins.module_utils._iscsi_export import IQN_PREFIX
 from ansible_collections.lifeline.storage.plugins.module_utils._iscsi_import import (
     NO_OBJECTS_FOUND, by_path, login_commands, logout_commands, masked, parse_nodes, parse_sessions, portal,
@@ -50,7 +51,7 @@ def device_record(files, portal_text: str, iqn: str) -> dict:
     if kernel_name:
         sysfs = os.path.join(SYS_BLOCK, kernel_name)
         record["device"] = "/dev/" + kernel_name
-        record["read_only"] = (files.read_optional(os.path.join(sysfs, "ro")) or "").strip() == "1"
+        record["read_only"] = kernel_read_only(files, kernel_name)
         sectors = (files.read_optional(os.path.join(sysfs, "size")) or "").strip()
         record["size_bytes"] = int(sectors) * 512 if sectors.isdecimal() else None
         try:

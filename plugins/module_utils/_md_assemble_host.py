@@ -14,7 +14,7 @@ import posixpath
 import re
 
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError, ParseError
-from ansible_collections.lifeline.storage.plugins.module_utils._identity import IdentityMap, link_aliases
+from ansible_collections.lifeline.storage.plugins.module_utils._identity import IdentityMap, kernel_read_only, link_aliases
 from ansible_collections.lifeline.storage.plugins.module_utils._md_assemble import (
     RequestError,
     array_kernel_name,
@@ -124,11 +124,6 @@ class AssemblyHost:
             path = "%s/%s/holders" % (SYS_CLASS_BLOCK, name)
             found[name] = self.files.list_dir(path) if self.files.exists(path) else None
         return found
-
-    def read_only(self, names: list[str]) -> dict[str, bool | None]:
-        """Kernel name -> whether the kernel marks the device read-only (blockdev --setro, a write-protected LUN)."""
-        flags = {name: self.files.read_optional("%s/%s/ro" % (SYS_CLASS_BLOCK, name)) for name in names}
-        return {name: None if flag is None else flag.strip() == "1" for name, flag in flags.items()}
 
     def mounts(self, names: list[str]) -> dict[str, list[str]]:
         """Kernel name -> mount points, matched by major:minor and by mount source."""
@@ -259,7 +254,7 @@ def _readonly(request: dict, host: AssemblyHost, check_mode: bool) -> tuple[bool
     plan = plan_readonly(
         dict(request, members=members), identities, examined, host.unreadable,
         {"arrays": arrays, "holders": host.holders(names), "mounts": host.mounts(names), "md_links": md_links,
-         "read_only": host.read_only(names)})
+         "read_only": {name: kernel_read_only(host.files, name) for name in names}})
     auto = detect_auto_assembly(host.files, {"uuid": plan["uuid"], "metadata": plan["metadata"], "local": plan["local"]})
     result = _result(plan, auto, host.unreadable, host.runner.find("mdadm") or "mdadm")
     warnings: list[str] = []

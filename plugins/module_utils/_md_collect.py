@@ -14,6 +14,7 @@ import posixpath
 import time
 
 from ansible_collections.lifeline.storage.plugins.module_utils._errors import CommandError, ParseError
+from ansible_collections.lifeline.storage.plugins.module_utils._identity import kernel_read_only
 from ansible_collections.lifeline.storage.plugins.module_utils._md_rules import REDUNDANT_LEVELS, md_findings
 from ansible_collections.lifeline.storage.plugins.module_utils._mdadm_conf_parse import parse_mdadm_examine_scan
 from ansible_collections.lifeline.storage.plugins.module_utils._mdadm_parse import (
@@ -94,10 +95,6 @@ class MdCollector:
     def _named(self, kernel_name: str) -> dict:
         identity = self._identity.lookup(kernel_name)
         return {key: identity[key] for key in ("kernel_name", "device", "disk", "serial", "wwn", "model", "stable_name", "by_id")}
-
-    def _read_only(self, kernel_name: str) -> bool | None:
-        flag = self._files.read_optional("/sys/class/block/%s/ro" % kernel_name)
-        return None if flag is None else flag.strip() == "1"
 
     def _sysfs(self, array: str, leaf: str) -> str | None:
         return self._files.read_optional("/sys/block/%s/md/%s" % (array, leaf))
@@ -299,7 +296,7 @@ class MdCollector:
                 "slot": role.get("slot"),
                 "array_state": superblock.get("array_state"),
                 # md cannot assemble from a device the kernel marks read-only (EROFS): the rescue skips it.
-                "read_only": self._read_only(entry["kernel_name"]),
+                "read_only": kernel_read_only(self._files, entry["kernel_name"]),
             })
             group["devices"].append(entry)
         return [groups[key] for key in sorted(groups)]

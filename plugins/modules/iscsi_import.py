@@ -125,7 +125,7 @@ devices:
       description: The unit serial the target reports (the broken host's serial of the disk); V(null) when unknown.
       type: str
     read_only:
-      description: Whether the local device is read-only; V(null) when not attached.
+      description: Whether the kernel marks the local device read-only; V(null) when not attached or when sysfs does not say.
       type: bool
     size_bytes:
       description: The device's size; V(null) when not attached.
