@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from ansible_collections.lifeline.storage.plugins.module_utils._smart_health import explain_order, rank_key
 
+# Why a device the kernel marks read-only cannot be a member, even of an array assembled read-only.
+MD_WRITES_TO_MEMBERS = "md opens members for writing even to assemble read-only"
+
 
 class PlanError(ValueError):
     """The facts do not allow a safe choice; the message says why and what to set."""
@@ -123,10 +126,10 @@ def choose(mirror_set: dict, newest_events: int | None, smart_disks: list[dict])
     # (an imported iSCSI disk after blockdev --setro) fails with EROFS. An overlay over it can be used.
     protected = [entry for entry in candidates if entry.get("read_only") is True]
     if len(protected) == len(candidates):
-        raise PlanError("every device of slots %s is write-protected (%s), and md opens members for writing even to "
-                        "assemble read-only; make a copy-on-write overlay over each (lifeline.storage.overlay, or "
-                        "import_overlay_directory on a helper) and run again"
-                        % (", ".join(map(str, mirror_set["slots"] or [])), ", ".join(_label(e) for e in protected)))
+        raise PlanError("every device of slots %s is write-protected (%s), and %s; make a copy-on-write overlay over "
+                        "each (lifeline.storage.overlay, or import_overlay_directory on a helper) and run again"
+                        % (", ".join(map(str, mirror_set["slots"] or [])), ", ".join(_label(e) for e in protected),
+                           MD_WRITES_TO_MEMBERS))
     candidates = [entry for entry in candidates if entry not in protected]
     fresh = [entry for entry in candidates if entry.get("events") is not None and entry.get("events") == newest_events]
     stale = [entry for entry in candidates if entry not in fresh]
@@ -192,9 +195,9 @@ def plan(md_facts: dict, smart_facts: dict | None, uuid: str | None = None, pair
     chosen_by_operator = [_resolve(group["devices"], name) for name in members] if members else None
     protected = [entry for entry in chosen_by_operator or [] if entry.get("read_only") is True]
     if protected:
-        raise PlanError("rescue_members names write-protected devices (%s), and md opens members for writing even "
-                        "to assemble read-only; name a copy-on-write overlay over each instead (lifeline.storage.overlay)"
-                        % ", ".join(_label(entry) for entry in protected))
+        raise PlanError("rescue_members names write-protected devices (%s), and %s; name a copy-on-write overlay "
+                        "over each instead (lifeline.storage.overlay)"
+                        % (", ".join(_label(entry) for entry in protected), MD_WRITES_TO_MEMBERS))
     described = []
     for mirror_set in sets:
         if chosen_by_operator is not None:
